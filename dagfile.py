@@ -1,0 +1,29 @@
+"""The skelforge DAG, readable in one screen, and the `skelforge` entry point.
+
+Per clip (one Dask task each, stages cached one by one):
+    probe -> frames (30 FPS) -> detect (+ tracking, actor selection) -> pose (Holistic per actor) -> convert
+Over the dataset, after every clip:
+    shards (Parquet per layout)
+"""
+from pipeline.dag import Dag
+from pipeline.stages import convert, detect, frames, pose, probe, shards
+
+DAG = Dag([
+    # stage          needs
+    (probe.STAGE,    []),
+    (frames.STAGE,   ["probe"]),
+    (detect.STAGE,   ["frames"]),
+    (pose.STAGE,     ["frames", "detect"]),
+    (convert.STAGE,  ["pose"]),
+    (shards.STAGE,   ["convert"]),
+])
+
+
+def main() -> None:
+    from pipeline.cli import app, set_dag
+    set_dag(DAG)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""A build: validate everything that can be checked before compute, run the clips, then the dataset stages,
+then write the manifest and build record."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from rich.console import Console
+
+from schemas.config import BuildConfig
+
+from . import __version__
+from .adapters import AdapterError, discover
+from .cache import atomic_write_bytes
+from .hashing import HashMemo
+from .manifest import build_table, write_manifest
+from .runner import run_clips
+
+
+class BuildError(RuntimeError):
+    """A problem found before any compute; the message says what to fix."""
+
+
+@dataclass
+class DatasetContext:
+    cfg: BuildConfig
+    out: Path
+    cache_dir: Path
+    mode: str
+    experts: list
+
+
+def check_out_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise BuildError(f"--out {out} is not writable: {e.strerror or e}") from None
+
+
+def experts_record(cfg: BuildConfig) -> list[dict]:
+    from importlib.metadata import version
+
+    from workers import models
+    return [
+        {"name": "blazepose-detector", "role": "person detection", "package": "mediapipe",
+         "version": version("mediapipe"), "runtime": f"ai-edge-litert {version('ai-edge-litert')}",
+         "model_sha256": models.detector_hash()},
+        {"name": "mediapipe-holistic", "role": "body, hands, face", "package": "mediapipe",
+         "version": version("mediapipe"), "model_complexity": cfg.pose.model_complexity,
+         "model_sha256": models.holistic_hash(cfg.pose.model_complexity)},
+    ]
+
+
+def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, scheduler: Optional[str],
+          only: Optional[str], start: Optional[str], force: bool, console: Console) -> dict:
+    t_start = time.time()
+    # ---- everything checkable before compute
+    if not videos.is_dir():
+        raise BuildError(f"--videos {videos} is not a directory")
+    try:
+        plan = dag.plan(only=only, start=start, force=force)
+        adapter, items = discover(videos, cfg)
+    except (AdapterError, ValueError) as e:
+        raise BuildError(str(e)) from None
+    if not items:
+        raise BuildError(f"--videos {videos} holds no videos (extensions: {' '.join(cfg.dataset.extensions)})")
+    check_out_dir(out)
+    try:
+        experts = experts_record(cfg)
+    except FileNotFoundError as e:
+        raise BuildError(str(e)) from None
+    cache_dir = Path(cfg.cache.dir or out / ".cache")
+    scratch = Path(cfg.cache.scratch or tempfile.gettempdir()) / f"skelforge-{os.getpid()}"
+    memo = HashMemo(cache_dir / "file-hashes.json")
+    console.print(f"[bold]skelforge[/bold] {__version__}: {len(items)} clips from {videos} "
+                  f"(adapter: {adapter}) -> {out}")
+
+    # ---- per-clip stages
+    results: list[dict] = []
+
+    def on_result(res):
+        results.append(res)
+        if res["digest"]:
+            memo.record(res["row"]["source_path"], *res["digest"])
+
+    tasks = [(it, memo.known(it.path)) for it in items]
+    t0 = time.time()
+    try:
+        run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), workers, scheduler, console, on_result)
+    finally:
+        memo.flush()
+    clip_seconds = time.time() - t0
+
+    # ---- dataset stages
+    dataset_info = {}
+    for node in dag.dataset_stages():
+        mode = plan[node.stage.name]
+        if mode == "skip":
+            continue
+        t1 = time.time()
+        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts), results)
+        info["seconds"] = round(time.time() - t1, 3)
+        dataset_info[node.stage.name] = info
+
+    table = build_table(results, dag.order)
+    write_manifest(table, out)
+    counts = {s: sum(r["row"]["status"] == s for r in results) for s in ("ok", "filtered", "failed")}
+    record = {"skelforge_version": __version__, "adapter": adapter, "videos": str(videos), "plan": plan,
+              "counts": counts, "clip_seconds": round(clip_seconds, 3), "total_seconds": round(time.time() - t_start, 3),
+              "workers": workers, "scheduler": scheduler, "experts": experts,
+              "dataset_stages": {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in dataset_info.items()},
+              "computed": {**{s: sum(1 for r in results if s in r["stages"] and not r["stages"][s]["cached"])
+                              for s in dag.order if s not in dataset_info},
+                           **{s: int(not info["cached"]) for s, info in dataset_info.items()}},
+              "config": cfg.model_dump(mode="json")}
+    atomic_write_bytes(out / "build.json", json.dumps(record, indent=1, sort_keys=True).encode())
+    return record

@@ -1,0 +1,82 @@
+"""The `skelforge` command line (typer + rich). The entry point is `dagfile.main`, which hands over the DAG."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Turn action-video collections into whole-body skeleton datasets (Parquet shards).")
+_DAG = None
+
+
+def set_dag(dag) -> None:
+    global _DAG
+    _DAG = dag
+
+
+@app.command()
+def build(
+    videos: Path = typer.Option(..., "--videos", help="folder of input videos (any depth)"),
+    out: Path = typer.Option(..., "--out", help="output folder: shards/, manifest.parquet, build.json"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (see configs/default.yaml)"),
+    workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=0,
+                                help="Dask worker processes; 0 = run in this process (debugging)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
+    only: Optional[str] = typer.Option(None, "--only", help="re-run just this stage from cached inputs"),
+    start: Optional[str] = typer.Option(None, "--from", help="re-run this stage and everything after it"),
+    force: bool = typer.Option(False, "--force", help="ignore the cache: recompute every stage that runs"),
+):
+    """Build shards + manifest from a folder of videos."""
+    from schemas.config import ConfigError, load_config
+
+    from .build import BuildError
+    from .build import build as run_build
+    try:
+        cfg = load_config(config)
+        record = run_build(_DAG, videos, out, cfg, workers, scheduler, only, start, force, console)
+    except (ConfigError, BuildError) as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(2)
+    c = record["counts"]
+    console.print(f"done in {record['total_seconds']:.1f}s: ok={c['ok']} filtered={c['filtered']} "
+                  f"failed={c['failed']}; computed per stage: {record['computed']}")
+
+
+@app.command()
+def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
+            as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")):
+    """Summarise a build: clips by status, reasons, shards per layout."""
+    from .inspect import summarize
+    try:
+        s = summarize(out)
+    except FileNotFoundError as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(2)
+    if as_json:
+        print(json.dumps(s, indent=1))
+        return
+    out_console = Console()
+    st = s["status"]
+    out_console.print(f"[bold]{s['out']}[/bold]: {s['clips']} clips, {s['classes']} classes — "
+                      f"[green]ok {st['ok']}[/green], [yellow]filtered {st['filtered']}[/yellow], "
+                      f"[red]failed {st['failed']}[/red]; {s['frames_kept']} frames kept; splits {s['splits']}; "
+                      f"persons/clip {s['persons_per_clip']}")
+    if s["reasons"]:
+        t = Table("stage: reason", "clips", title="not kept")
+        for k, v in s["reasons"].items():
+            t.add_row(k, str(v))
+        out_console.print(t)
+    t = Table("layout", "joints", "clips", "files", "MB", title="shards")
+    for name, l in s["layouts"].items():
+        t.add_row(name, str(l["joints"]), str(l["clips"]), ", ".join(l["files"]), f"{l['bytes'] / 1e6:.2f}")
+    out_console.print(t)
+    if s["computed_last_build"]:
+        out_console.print(f"last build computed per stage: {s['computed_last_build']} "
+                          f"in {s['seconds_last_build']}s")

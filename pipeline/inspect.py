@@ -1,0 +1,47 @@
+"""`skelforge inspect OUT`: what a build produced — clip counts by status, failure/filter reasons, frames and
+persons, shards per layout — from the manifest, build record and shard metadata alone."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from schemas.parquet import read_metadata
+
+from .manifest import read_manifest
+
+
+def summarize(out: Path) -> dict:
+    out = Path(out)
+    if not (out / "manifest.parquet").exists():
+        raise FileNotFoundError(f"{out} has no manifest.parquet (is it a skelforge build?)")
+    rows = read_manifest(out).to_pylist()
+    record = json.loads((out / "build.json").read_text()) if (out / "build.json").exists() else {}
+    status = Counter(r["status"] for r in rows)
+    reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rows if r["status"] != "ok")
+    ok = [r for r in rows if r["status"] == "ok"]
+    layouts = {}
+    for d in sorted((out / "shards").glob("*/")):
+        files = sorted(d.glob("*.parquet"))
+        if not files:
+            continue
+        meta = read_metadata(pq.read_schema(files[0]))
+        n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        layouts[d.name] = {"files": [f.name for f in files], "clips": n, "joints": len(meta["joint_names"]),
+                           "bytes": sum(f.stat().st_size for f in files)}
+    return {
+        "out": str(out),
+        "clips": len(rows),
+        "status": {s: status.get(s, 0) for s in ("ok", "filtered", "failed")},
+        "reasons": dict(reasons.most_common()),
+        "classes": len({r["label_name"] for r in rows}),
+        "splits": dict(Counter(r["split"] for r in ok)),
+        "frames_kept": sum(r["n_frames"] or 0 for r in ok),
+        "persons_per_clip": dict(sorted(Counter(r["n_persons"] for r in ok).items())),
+        "layouts": layouts,
+        "computed_last_build": record.get("computed", {}),
+        "seconds_last_build": record.get("total_seconds"),
+        "experts": record.get("experts", []),
+    }

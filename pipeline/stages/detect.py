@@ -1,0 +1,43 @@
+"""detect — multi-person boxes per frame (BlazePose detector via ai-edge-litert), IoU+Hungarian tracking with
+short gaps bridged, and actor selection.
+
+inputs:    frames (the spool)
+outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle xy (NaN where absent),
+           observed (K, T) bool, actors (M,) = indices of the selected tracks, detections_per_frame (T,);
+           meta: n_tracks, n_persons, expected_persons
+params:    detect.*, track.*  (track.max_persons unless the adapter knows the count, e.g. NTU)
+resources: 1 CPU (TFLite, 1 thread); ~30 ms per view per frame
+filtered:  no person tracked
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from workers import models
+from workers.track.select import select_actors
+from workers.track.tracker import track
+
+from ..cache import Artifact
+from ..dag import Stage
+
+
+def run(ctx, inputs) -> Artifact:
+    d, t = ctx.cfg.detect, ctx.cfg.track
+    spool = ctx.frames(inputs["frames"].arrays["src_index"])
+    det = models.blazepose_detector(d.score_threshold, d.nms_iou, d.tiles, d.num_threads)
+    per_frame = [det(spool.frame(k)) for k in range(len(spool))]
+    tracks, observed = track(per_frame, t.min_iou, t.max_gap, t.min_frames)
+    want = ctx.item.expected_persons or t.max_persons
+    actors = select_actors(tracks, observed, want)
+    arrays = {"tracks": tracks, "observed": observed, "actors": actors.astype(np.int64),
+              "detections_per_frame": np.array([len(p) for p in per_frame], dtype=np.int32)}
+    meta = {"n_tracks": int(len(tracks)), "n_persons": int(len(actors)), "expected_persons": int(want)}
+    if len(actors) == 0:
+        return Artifact(arrays, {**meta, "status": "filtered", "reason": "no person detected"})
+    return Artifact(arrays, meta)
+
+
+STAGE = Stage(name="detect", version="1", run=run,
+              params=("detect", "track.min_iou", "track.max_gap", "track.min_frames", "track.max_persons"),
+              weights=lambda cfg: {"pose_detection.tflite": models.detector_hash()},
+              resources={"cpu": 1}, doc=__doc__)

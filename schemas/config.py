@@ -1,0 +1,130 @@
+"""Build configuration (YAML, validated by pydantic). Unknown keys and bad values are errors naming the key.
+
+Every stage declares the dotted config paths it reads (its `params`); only those enter its cache key, so
+changing e.g. `convert.min_score` re-runs convert and what follows, nothing before.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Section):
+    adapter: Literal["auto", "ntu", "folders", "csv", "kinetics"] = "auto"
+    csv: Optional[Path] = Field(None, description="csv/kinetics adapters: the annotation file")
+    split_protocol: Literal["xsub", "xview", "xset"] = Field("xsub", description="NTU split in `split`")
+    extensions: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+    default_split: str = Field("train", description="split for clips the adapter gives none")
+
+
+class FramesConfig(_Section):
+    fps: int = Field(30, ge=1, le=240, description="output frame rate; 30 is the NTU-X/Posetics convention")
+    max_frames: Optional[int] = Field(None, ge=1, description="keep at most this many output frames per clip")
+    min_decoded_ratio: float = Field(0.9, gt=0, le=1, description="decoded/declared frames below this = truncated")
+
+
+class DetectConfig(_Section):
+    score_threshold: float = Field(0.5, ge=0, le=1)
+    nms_iou: float = Field(0.3, ge=0, le=1, description="IoU of face boxes above which detections merge")
+    tiles: Literal["auto", "none"] = Field(
+        "auto", description="auto: also run on square tiles of the frame when it is wider/taller than 4:3")
+    num_threads: int = Field(1, ge=1)
+
+
+class TrackConfig(_Section):
+    min_iou: float = Field(0.2, ge=0, le=1, description="below this a detection never joins a track")
+    max_gap: int = Field(15, ge=0, description="frames a track may miss and still be bridged (interpolated)")
+    min_frames: int = Field(5, ge=1, description="tracks shorter than this are dropped")
+    max_persons: int = Field(2, ge=1, description="actors kept per clip when the adapter gives no count")
+
+
+class PoseConfig(_Section):
+    model_complexity: Literal[0, 1, 2] = 1
+    roi_scale: float = Field(1.25, ge=1.0, le=3.0, description="crop side = roi_scale x detector body box")
+    min_pose_score: float = Field(0.5, ge=0, le=1)
+    refine_face_landmarks: bool = False
+    mask_other_faces: float = Field(
+        1.3, ge=0, le=3, description="blank other people's face boxes x this factor in a crop (0 = off)")
+    duplicate_ratio: float = Field(
+        0.15, ge=0, le=1, description="two actors' poses closer than this x body size in a frame are one person")
+
+
+class ConvertConfig(_Section):
+    min_score: float = Field(0.0, ge=0, le=1, description="joints scored below this become missing (NaN, 0)")
+
+
+class ShardsConfig(_Section):
+    clips_per_shard: int = Field(1000, ge=1)
+    row_group_clips: int = Field(64, ge=1)
+    compression_level: int = Field(3, ge=1, le=22, description="zstd level")
+
+
+class CacheConfig(_Section):
+    dir: Optional[Path] = Field(None, description="content-addressed cache; default OUT/.cache")
+    scratch: Optional[Path] = Field(None, description="decoded-frame spools; default the system temp dir")
+
+
+LAYOUT_NAMES = ("ntu-x-118", "ntu-x-67", "posetics-17", "coco-17", "ntu-25")
+
+
+class BuildConfig(_Section):
+    dataset: DatasetConfig = DatasetConfig()
+    frames: FramesConfig = FramesConfig()
+    detect: DetectConfig = DetectConfig()
+    track: TrackConfig = TrackConfig()
+    pose: PoseConfig = PoseConfig()
+    convert: ConvertConfig = ConvertConfig()
+    layouts: tuple[str, ...] = LAYOUT_NAMES
+    shards: ShardsConfig = ShardsConfig()
+    cache: CacheConfig = CacheConfig()
+
+    @field_validator("layouts")
+    @classmethod
+    def _known_layouts(cls, v):
+        unknown = [x for x in v if x not in LAYOUT_NAMES]
+        if unknown:
+            raise ValueError(f"unknown layout(s) {unknown}; choose from {list(LAYOUT_NAMES)}")
+        if not v:
+            raise ValueError("at least one layout is needed")
+        return tuple(dict.fromkeys(v))
+
+    def get(self, dotted: str):
+        """Value at a dotted path, JSON-ready (used for cache keys)."""
+        node = self.model_dump(mode="json")
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased so the user knows which key to fix."""
+
+
+def load_config(path: Optional[Path]) -> BuildConfig:
+    if path is None:
+        return BuildConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (dataset:, frames:, ...)")
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"  {key}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" else ""))
+        raise ConfigError(f"{path} has {len(lines)} problem(s):\n" + "\n".join(lines)) from None

@@ -1,0 +1,127 @@
+"""NTU-X whole-body layouts: `ntu-x-118` (BODY_25 + 2x21 fingers + 51 face) and `ntu-x-67` (its first 67).
+
+Order = smplify-x `smpl_to_openpose(model_type='smplx', use_hands=True, use_face=True, use_face_contour=False)`
+(../shared/notes/layouts.md). Graph: BODY_25 bones, each hand a tree from its wrist hung off the body wrist
+(left hand off joint 7 LWrist, right off joint 4 RWrist), face chains as in PA-ResGCN's `ntu_ax` graph.
+Change from the released graph: there the face chains form 6 components not connected to the body; here each
+is linked so the graph is one component (edge_notes says which links were added).
+"""
+from __future__ import annotations
+
+from .base import Joint, Layout, chain, direct, mean, src
+from .mediapipe import B, HAND_21, HAND_EDGES, IBUG68_NAMES, MESH_TO_IBUG68
+
+_NO_SMALL_TOE = "MediaPipe Pose has no small-toe point; copied from the {side} foot index (big-toe side) point"
+
+
+def _body25() -> list[Joint]:
+    return [
+        direct("Nose", "body", B["nose"]),
+        Joint("Neck", (mean(src("body", B["left_shoulder"]), src("body", B["right_shoulder"])),), "interpolated",
+              "mean of the shoulders"),
+        direct("RShoulder", "body", B["right_shoulder"]),
+        direct("RElbow", "body", B["right_elbow"]),
+        direct("RWrist", "body", B["right_wrist"]),
+        direct("LShoulder", "body", B["left_shoulder"]),
+        direct("LElbow", "body", B["left_elbow"]),
+        direct("LWrist", "body", B["left_wrist"]),
+        Joint("MidHip", (mean(src("body", B["left_hip"]), src("body", B["right_hip"])),), "interpolated",
+              "mean of the hips"),
+        direct("RHip", "body", B["right_hip"]),
+        direct("RKnee", "body", B["right_knee"]),
+        direct("RAnkle", "body", B["right_ankle"]),
+        direct("LHip", "body", B["left_hip"]),
+        direct("LKnee", "body", B["left_knee"]),
+        direct("LAnkle", "body", B["left_ankle"]),
+        direct("REye", "body", B["right_eye"]),
+        direct("LEye", "body", B["left_eye"]),
+        direct("REar", "body", B["right_ear"]),
+        direct("LEar", "body", B["left_ear"]),
+        Joint("LBigToe", (src("body", B["left_foot_index"]),), "approximated",
+              "MediaPipe's foot index point (tip of the foot, big-toe side)"),
+        Joint("LSmallToe", (src("body", B["left_foot_index"]),), "approximated", _NO_SMALL_TOE.format(side="left")),
+        direct("LHeel", "body", B["left_heel"]),
+        Joint("RBigToe", (src("body", B["right_foot_index"]),), "approximated",
+              "MediaPipe's foot index point (tip of the foot, big-toe side)"),
+        Joint("RSmallToe", (src("body", B["right_foot_index"]),), "approximated",
+              _NO_SMALL_TOE.format(side="right")),
+        direct("RHeel", "body", B["right_heel"]),
+    ]
+
+
+def _hand(side: str) -> list[Joint]:
+    prefix = "L" if side == "left" else "R"
+    return [direct(f"{prefix}Hand_{name}", f"{side}_hand", i) for i, name in enumerate(HAND_21)]
+
+
+def _face51() -> list[Joint]:
+    joints = []
+    for ibug in range(17, 68):
+        verts = MESH_TO_IBUG68[ibug]
+        cand = mean(*(src("face", v) for v in verts))
+        name = f"Face_{IBUG68_NAMES[ibug]}"
+        if len(verts) == 1:
+            joints.append(Joint(name, (cand,)))
+        else:
+            joints.append(Joint(name, (cand,), "interpolated", f"mean of face-mesh vertices {verts}"))
+    return joints
+
+
+BODY25_EDGES = [(1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11), (8, 12),
+                (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18), (14, 19), (19, 20), (14, 21),
+                (11, 22), (22, 23), (11, 24)]
+
+
+def _face_edges(base: int) -> list[tuple[int, int]]:
+    f = lambda i: base + i - 17  # iBUG index -> layout index  # noqa: E731
+    e = []
+    e += chain([f(i) for i in range(17, 22)])                 # right brow
+    e += chain([f(i) for i in range(22, 27)])                 # left brow
+    e += chain([f(i) for i in range(27, 31)])                 # nose bridge
+    e += chain([f(i) for i in range(31, 36)])                 # nose base
+    e += chain([f(i) for i in range(36, 42)], closed=True)    # right eye
+    e += chain([f(i) for i in range(42, 48)], closed=True)    # left eye
+    e += chain([f(i) for i in range(48, 60)], closed=True)    # outer lip
+    e += chain([f(i) for i in range(60, 68)], closed=True)    # inner lip
+    # Links added so the face is one component joined to the body (absent from the released NTU-X graph):
+    e += [(f(30), f(33)),          # nose tip -> subnasale (bridge to base)
+          (f(27), f(21)), (f(27), f(22)),   # bridge top -> inner brow ends
+          (f(27), f(39)), (f(27), f(42)),   # bridge top -> inner eye corners
+          (f(33), f(51)),          # subnasale -> upper lip centre
+          (f(48), f(60)), (f(54), f(64)),   # outer -> inner lip corners
+          (f(30), 0)]              # nose tip -> body Nose
+    return e
+
+
+def _build(num: int) -> Layout:
+    joints = _body25() + _hand("left") + _hand("right") + (_face51() if num == 118 else [])
+    edges = list(BODY25_EDGES)
+    for base, wrist in ((25, 7), (46, 4)):
+        edges += [(base + a, base + b) for a, b in HAND_EDGES]
+        edges.append((wrist, base))
+    if num == 118:
+        edges += _face_edges(67)
+    parts = {
+        "left_arm": (5, 6, 7), "right_arm": (2, 3, 4),
+        "left_leg": (12, 13, 14, 19, 20, 21), "right_leg": (9, 10, 11, 22, 23, 24),
+        "torso": (1, 8), "head": (0, 15, 16, 17, 18),
+        "left_fingers": tuple(range(25, 46)), "right_fingers": tuple(range(46, 67)),
+    }
+    regions = {"body": tuple(range(25)), "left_hand": tuple(range(25, 46)), "right_hand": tuple(range(46, 67))}
+    if num == 118:
+        parts["face"] = tuple(range(67, 118))
+        regions["face"] = tuple(range(67, 118))
+    return Layout(
+        name=f"ntu-x-{num}", joints=tuple(joints), edges=tuple(edges), parts=parts, regions=regions, center=1,
+        description=("NTU60-X/NTU120-X whole body: OpenPose BODY_25, left then right hand (21 each), "
+                     "51 iBUG face points (17..67)" if num == 118 else
+                     "NTU-X 67: BODY_25 + left and right hands (the NTU-X paper's best variant)"),
+        edge_notes=("Face chains linked to each other and to the body Nose (nose tip -> subnasale, bridge top -> "
+                    "inner brows and inner eye corners, subnasale -> upper lip, lip corners outer -> inner, "
+                    "nose tip -> Nose); the released NTU-X graph leaves them as 6 separate components."
+                    if num == 118 else ""),
+    )
+
+
+NTU_X_118 = _build(118)
+NTU_X_67 = _build(67)

@@ -1,0 +1,57 @@
+"""Shard schema: one row per kept clip; keypoints flattened in (M, T, V, C) order with their shape beside them.
+Schema metadata key `skelforge` holds everything needed to reshape and interpret a row (see README)."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+from .layouts import get_layout
+
+SHARD_SCHEMA = pa.schema([
+    pa.field("clip_id", pa.string(), nullable=False),
+    pa.field("label", pa.int32(), nullable=False),
+    pa.field("label_name", pa.string()),
+    pa.field("split", pa.string(), nullable=False),
+    pa.field("n_frames", pa.int32(), nullable=False),
+    pa.field("n_persons", pa.int32(), nullable=False),
+    pa.field("keypoints", pa.list_(pa.float32()), nullable=False),
+    pa.field("keypoints_shape", pa.list_(pa.int32(), 4), nullable=False),
+    pa.field("keypoints_3d", pa.list_(pa.float32())),
+    pa.field("keypoints_3d_shape", pa.list_(pa.int32(), 4)),
+])
+
+COORDINATES = "original-frame pixels (x right, y down); missing joint: NaN coordinates, score 0"
+COORDINATES_3D = ("metres, MediaPipe world frame (origin between the hips, x to the subject's left as seen "
+                  "from the camera, y down, z towards the camera); body-derived joints only, others NaN, score 0")
+
+
+def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: str) -> dict:
+    layout = get_layout(layout_name)
+    return {
+        "layout": layout.name,
+        "description": layout.description,
+        "joint_names": layout.joint_names,
+        "joint_rules": [{"name": j.name, "kind": j.kind, "note": j.note} for j in layout.joints],
+        "edges": [list(e) for e in layout.edges],
+        "edge_notes": layout.edge_notes,
+        "parts": {k: list(v) for k, v in layout.parts.items()},
+        "regions": {k: list(v) for k, v in layout.regions.items()},
+        "center": layout.center,
+        "channels": ["x", "y", "score"],
+        "channels_3d": ["x", "y", "z", "score"],
+        "coordinates": COORDINATES,
+        "coordinates_3d": COORDINATES_3D,
+        "fps": fps,
+        "shape_order": "MTVC",
+        "experts": experts,
+        "skelforge_version": version,
+    }
+
+
+def schema_with_metadata(meta: dict) -> pa.Schema:
+    return SHARD_SCHEMA.with_metadata({"skelforge": json.dumps(meta, sort_keys=True)})
+
+
+def read_metadata(schema: pa.Schema) -> dict:
+    return json.loads(schema.metadata[b"skelforge"])

@@ -1,0 +1,46 @@
+"""Shared fixtures. Real data comes from ../shared/samples (beside the checkout, as in CI)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "samples"
+VIDEOS = SAMPLES / "videos"
+NTU_CLIP = VIDEOS / "ntu" / "ntu_sample.avi"
+
+
+def write_config(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def stage_videos(dest: Path, *sources: Path, names: list[str] | None = None) -> Path:
+    """Copy real sample videos into a fresh input folder (optionally renamed, e.g. to NTU names)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for i, src in enumerate(sources):
+        target = dest / (names[i] if names else src.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, target)
+    return dest
+
+
+def run_build(videos: Path, out: Path, config: dict | None = None, workers: int = 0, **flags):
+    """The same code path as `skelforge build`, in-process; returns the build record."""
+    from rich.console import Console
+
+    from dagfile import DAG
+    from pipeline.build import build
+    from schemas.config import BuildConfig
+    cfg = BuildConfig.model_validate(config or {})
+    return build(DAG, Path(videos), Path(out), cfg, workers, None, flags.get("only"), flags.get("start"),
+                 flags.get("force", False), Console(quiet=True))
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    assert VIDEOS.is_dir(), f"real sample data missing: {VIDEOS} (../shared must sit beside the checkout)"
+    return SAMPLES

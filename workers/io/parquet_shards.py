@@ -1,0 +1,59 @@
+"""Deterministic Parquet shards: `<split>-<i:05d>-of-<n:05d>.parquet`, clips sorted by id, a fixed number of
+clips per shard, zstd, row groups of `row_group_clips` clips, each file written to a temporary name and renamed.
+Same rows in -> byte-identical files out (no timestamps or random ids are written)."""
+from __future__ import annotations
+
+import io
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def shard_names(split: str, n_clips: int, per_shard: int) -> list[str]:
+    n = max(1, math.ceil(n_clips / per_shard))
+    return [f"{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+
+
+def _row(clip: dict, kp: np.ndarray, kp3d: np.ndarray | None) -> dict:
+    M, T = kp.shape[:2]
+    row = {k: clip[k] for k in ("clip_id", "label", "label_name", "split")}
+    row.update(n_frames=int(T), n_persons=int(M), keypoints=kp.astype(np.float32).ravel(),
+               keypoints_shape=list(kp.shape), keypoints_3d=None, keypoints_3d_shape=None)
+    if kp3d is not None and np.isfinite(kp3d[..., :3]).any():
+        row.update(keypoints_3d=kp3d.astype(np.float32).ravel(), keypoints_3d_shape=list(kp3d.shape))
+    return row
+
+
+def write_split(dest: Path, split: str, clips: list[dict], load: Callable[[dict], tuple], schema: pa.Schema,
+                per_shard: int, row_group_clips: int, level: int) -> list[Path]:
+    """clips: sorted dicts with clip_id/label/label_name/split; load(clip) -> (kp, kp3d)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, name in enumerate(shard_names(split, len(clips), per_shard)):
+        chunk = clips[i * per_shard:(i + 1) * per_shard]
+        buf = io.BytesIO()
+        with pq.ParquetWriter(buf, schema, compression="zstd", compression_level=level,
+                              write_statistics=True) as w:
+            for g in range(0, len(chunk), row_group_clips):
+                rows = [_row(c, *load(c)) for c in chunk[g:g + row_group_clips]]
+                w.write_table(pa.Table.from_pylist(rows, schema=schema))
+        path = dest / name
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def remove_stale(dest: Path, keep: Iterable[Path]) -> None:
+    keep = {Path(p).name for p in keep}
+    for p in dest.glob("*.parquet"):
+        if p.name not in keep:
+            p.unlink()
