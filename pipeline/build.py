@@ -117,7 +117,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
               "workers": workers, "scheduler": scheduler, "experts": experts,
               "dataset_stages": {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in dataset_info.items()},
               "computed": {**{s: sum(1 for r in results if s in r["stages"] and not r["stages"][s]["cached"])
-                              for s in dag.order if s not in dataset_info},
+                              for s in dag.order if plan[s] != "skip" and s not in dataset_info},
                            **{s: int(not info["cached"]) for s, info in dataset_info.items()}},
               "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(out / "build.json", json.dumps(record, indent=1, sort_keys=True).encode())

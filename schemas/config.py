@@ -35,6 +35,8 @@ class DetectConfig(_Section):
     nms_iou: float = Field(0.3, ge=0, le=1, description="IoU of face boxes above which detections merge")
     tiles: Literal["auto", "none"] = Field(
         "auto", description="auto: also run on square tiles of the frame when it is wider/taller than 4:3")
+    zoom_out: float = Field(0.5, ge=0, le=2, description="also detect on the frame padded by this x its long "
+                            "side, for close-ups whose bodies leave the frame (0 = off)")
     num_threads: int = Field(1, ge=1)
 
 

@@ -10,10 +10,10 @@ from .quiet import native_stderr_silenced
 
 
 @lru_cache(maxsize=4)
-def blazepose_detector(score_threshold: float, nms_iou: float, tiles: str, num_threads: int):
+def blazepose_detector(score_threshold: float, nms_iou: float, tiles: str, zoom_out: float, num_threads: int):
     from .detect.blazepose import BlazePoseDetector
     with native_stderr_silenced():
-        return BlazePoseDetector(score_threshold, nms_iou, tiles, num_threads)
+        return BlazePoseDetector(score_threshold, nms_iou, tiles, zoom_out, num_threads)
 
 
 @lru_cache(maxsize=4)

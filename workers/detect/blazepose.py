@@ -8,8 +8,15 @@ MediaPipe's pose_detection_cpu graph (strides 8,16,32,32,32; 2 anchors per cell;
 encloses the whole body; the person box is the square of side 2|kp1-kp0| centred on kp0 (MediaPipe's ROI
 before its 1.25 margin).
 
-Frames wider or taller than 4:3 are also cut into overlapping square tiles of the short side, so people stay
-large in the detector's 224 px input; detections of all views are merged by weighted NMS on the face boxes.
+Besides the whole frame, two more kinds of view go through the detector, and all detections are merged by
+weighted NMS on the face boxes:
+ - tiles: frames wider or taller than 4:3 are cut into overlapping squares of the short side, so people stay
+   large in the 224 px input (NTU's 1080p frames: people apart are found in the tiles);
+ - zoom-out, a fallback for frames where no other view found anyone: the frame padded by `zoom_out` x its long
+   side on every side, so a close-up person whose body runs out of the frame fits the detector's whole-body
+   circle (Kinetics close-ups: 19 -> 56 of 94 frames found on arm wrestling at the same score threshold). Only
+   a fallback, because its boxes are not geometrically consistent with the other views' (its "face" box can
+   sit on the torso), so merging them would make one person two tracks.
 """
 from __future__ import annotations
 
@@ -69,9 +76,9 @@ def square_tiles(h: int, w: int) -> list[tuple[int, int, int]]:
 
 class BlazePoseDetector:
     def __init__(self, score_threshold: float = 0.5, nms_iou: float = 0.3, tiles: str = "auto",
-                 num_threads: int = 1):
+                 zoom_out: float = 0.5, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
-        self.score_threshold, self.nms_iou, self.tiles = score_threshold, nms_iou, tiles
+        self.score_threshold, self.nms_iou, self.tiles, self.zoom_out = score_threshold, nms_iou, tiles, zoom_out
         self._interp = Interpreter(model_path=model_path(), num_threads=num_threads)
         self._interp.allocate_tensors()
         self._in = self._interp.get_input_details()[0]["index"]
@@ -115,17 +122,23 @@ class BlazePoseDetector:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """Detections (N, 9) in frame pixels after NMS, highest score first."""
         h, w = frame.shape[:2]
-        views = [(0, 0, None)] + (square_tiles(h, w) if self.tiles == "auto" else [])
-        dets = []
-        for x, y, side in views:
-            d = self._run_view(frame if side is None else frame[y:y + side, x:x + side])
-            d[:, [1, 3, 5, 7]] += x
-            d[:, [2, 4, 6, 8]] += y
-            dets.append(d)
+        dets = [self._run_view(frame)]
+        for x, y, side in (square_tiles(h, w) if self.tiles == "auto" else []):
+            dets.append(_shift(self._run_view(frame[y:y + side, x:x + side]), x, y))
+        if self.zoom_out > 0 and not any(len(d) for d in dets):
+            pad = int(round(self.zoom_out * max(h, w)))
+            padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            dets.append(_shift(self._run_view(padded), -pad, -pad))
         d = np.concatenate(dets)
         if len(d) == 0:
             return d
         return weighted_nms(d[:, 0], d[:, 1:5], d[:, 1:], self.nms_iou)
+
+
+def _shift(d: np.ndarray, x: float, y: float) -> np.ndarray:
+    d[:, [1, 3, 5, 7]] += x
+    d[:, [2, 4, 6, 8]] += y
+    return d
 
 
 def person_boxes(dets: np.ndarray) -> np.ndarray:

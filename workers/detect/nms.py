@@ -1,5 +1,12 @@
-"""Weighted non-maximum suppression (MediaPipe's WEIGHTED mode): overlapping detections are merged into a
-score-weighted average instead of discarded, which steadies boxes from frame to frame."""
+"""Weighted non-maximum suppression (MediaPipe's WEIGHTED mode): detections of one person are merged into a
+score-weighted average instead of discarded, which steadies boxes from frame to frame.
+
+Two detections are taken as one person when their face boxes overlap by more than `iou`, or when their face
+centres are closer than `centre_ratio` x the smaller face box's side. The second test matters across views at
+different scales: the BlazePose detector's face-box size is not scale-consistent (in a zoomed-out view the same
+face comes out about twice as large), so IoU alone would keep both and make one person two tracks. Faces of
+two different people, even hugging, are more than a face apart.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -18,17 +25,26 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
+def same_person(boxes: np.ndarray, iou: float, centre_ratio: float = 0.5) -> np.ndarray:
+    """(N, N) bool: face boxes (xyxy) that belong to one person."""
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    dist = np.linalg.norm(centre[:, None] - centre[None], axis=-1)
+    return (box_iou(boxes, boxes) > iou) | (dist < centre_ratio * np.minimum(side[:, None], side[None]))
+
+
 def weighted_nms(scores: np.ndarray, boxes: np.ndarray, values: np.ndarray, iou: float) -> np.ndarray:
-    """Cluster detections whose `boxes` overlap the cluster head by more than `iou`; each cluster becomes the
-    score-weighted mean of its `values` rows (N,D), scored by its head. Returns (K, 1+D): score, values."""
+    """Cluster detections that are the same person as the cluster head (highest score first); each cluster
+    becomes the score-weighted mean of its `values` rows (N,D), scored by its head. Returns (K, 1+D)."""
     order = np.argsort(-scores, kind="stable")
-    remaining = list(order)
+    same = same_person(boxes, iou)
+    taken = np.zeros(len(scores), dtype=bool)
     out = []
-    ious = box_iou(boxes, boxes)
-    while remaining:
-        head = remaining[0]
-        members = [i for i in remaining if ious[head, i] > iou or i == head]
+    for head in order:
+        if taken[head]:
+            continue
+        members = np.flatnonzero(same[head] & ~taken)
+        taken[members] = True
         w = scores[members][:, None]
         out.append(np.concatenate([[scores[head]], (values[members] * w).sum(0) / w.sum()]))
-        remaining = [i for i in remaining if i not in set(members)]
     return np.array(out, dtype=np.float32).reshape(-1, 1 + values.shape[1])

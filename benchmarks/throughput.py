@@ -1,0 +1,107 @@
+"""Throughput: the end-to-end skelforge build vs a bare loop, in one run, same clips, same cores.
+
+  bare loop  = decode each clip at 30 FPS (same timestamps) + MediaPipe Holistic on every whole frame, one
+               process per core over the clips (no detection, no crops, no cache, one person per frame)
+  pipeline   = `skelforge build` with a fresh cache on a Dask LocalCluster of the same number of processes
+               (detector + tracking + Holistic per actor crop + convert to 5 layouts + shards + manifest)
+
+Prints output frames/s for both and their ratio, plus person-frames/s (the pipeline poses up to 2 actors per
+frame; the bare loop at most 1). Usage: python benchmarks/throughput.py --videos DIR [--workers N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def bare_clip(path: str) -> tuple[int, int]:
+    import numpy as np
+
+    from workers import models
+    from workers.decode.resample import presentation_times, resample_indices
+    from workers.decode.spool import decode_to_spool
+    times, end = presentation_times(path)
+    idx = resample_indices(times, end, 30)
+    spool, _ = decode_to_spool(path, idx, Path(tempfile.mkdtemp()) / "bare.u8")
+    holistic = models.holistic(1, 0.5, False)
+    posed = 0
+    for k in range(len(spool)):
+        frame = np.ascontiguousarray(spool.frame(k))
+        h, w = frame.shape[:2]
+        side = max(h, w)
+        canvas = np.zeros((side, side, 3), np.uint8)
+        canvas[:h, :w] = frame
+        pts, _ = holistic(canvas, 0.0, 0.0, side)
+        posed += int(pts[:33, 2].max() > 0)
+    spool.close()
+    return len(idx), posed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--videos", type=Path, required=True)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    a = ap.parse_args()
+
+    from rich.console import Console
+
+    from dagfile import DAG
+    from pipeline.adapters import discover
+    from pipeline.build import build
+    from pipeline.manifest import read_manifest
+    from schemas.config import BuildConfig
+    cfg = BuildConfig()
+    _, items = discover(a.videos, cfg)
+    paths = [it.path for it in items]
+
+    t0 = time.perf_counter()
+    with get_context("spawn").Pool(a.workers) as pool:
+        bare = pool.map(bare_clip, paths, chunksize=1)
+    bare_s = time.perf_counter() - t0
+    bare_frames = sum(f for f, _ in bare)
+    bare_posed = sum(p for _, p in bare)
+
+    out = Path(tempfile.mkdtemp(prefix="skelforge-bench-"))
+    t0 = time.perf_counter()
+    record = build(DAG, a.videos, out, cfg, a.workers, None, None, None, False, Console(quiet=True))
+    pipe_s = time.perf_counter() - t0
+    rows = read_manifest(out).to_pylist()
+    pipe_frames = sum(r["n_frames"] for r in rows if r["status"] == "ok")
+    from pipeline.cache import Store
+    store = Store(out / ".cache")
+    person_frames = sum(store.load("pose", r["pose_key"]).meta["person_frames"] for r in rows if r["status"] == "ok")
+    shutil.rmtree(out, ignore_errors=True)
+
+    fig = {
+        "clips": len(paths), "workers": a.workers, "cpu": os.cpu_count(),
+        "bare_frames": bare_frames, "bare_seconds": round(bare_s, 1), "bare_fps": round(bare_frames / bare_s, 2),
+        "bare_person_frames": bare_posed,
+        "pipeline_frames": pipe_frames, "pipeline_seconds": round(pipe_s, 1),
+        "pipeline_fps": round(pipe_frames / pipe_s, 2), "pipeline_person_frames": person_frames,
+        "ratio_fps": round((pipe_frames / pipe_s) / (bare_frames / bare_s), 3),
+        "pipeline_person_frames_per_s": round(person_frames / pipe_s, 2),
+        "bare_person_frames_per_s": round(bare_posed / bare_s, 2),
+        "counts": record["counts"],
+    }
+    print(json.dumps(fig, indent=1))
+    print(f"\nbare loop : {fig['bare_fps']:.2f} frames/s ({bare_frames} frames, {bare_s:.1f}s)")
+    print(f"pipeline  : {fig['pipeline_fps']:.2f} frames/s ({pipe_frames} frames, {pipe_s:.1f}s)")
+    print(f"ratio     : {fig['ratio_fps']:.2f} (pipeline / bare, frames/s)")
+    print(f"persons   : pipeline {fig['pipeline_person_frames_per_s']:.2f} person-frames/s, "
+          f"bare {fig['bare_person_frames_per_s']:.2f}")
+    if a.json:
+        a.json.write_text(json.dumps(fig, indent=1))
+
+
+if __name__ == "__main__":
+    main()
