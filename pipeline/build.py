@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -96,6 +97,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), workers, scheduler, console, on_result)
     finally:
         memo.flush()
+        shutil.rmtree(scratch, ignore_errors=True)
     clip_seconds = time.time() - t0
 
     # ---- dataset stages

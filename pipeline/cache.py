@@ -67,6 +67,11 @@ class Store:
             return None
         return Artifact(arrays, meta)
 
+    def load_arrays(self, stage: str, key: str, names: list[str]) -> dict[str, np.ndarray]:
+        """Just the named arrays (an .npz member is read only when asked for); absent names are skipped."""
+        with np.load(self.path(stage, key), allow_pickle=False) as z:
+            return {n: z[n] for n in names if n in z.files}
+
     def save(self, stage: str, key: str, art: Artifact) -> Path:
         p = self.path(stage, key)
         p.parent.mkdir(parents=True, exist_ok=True)

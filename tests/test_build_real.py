@@ -29,7 +29,6 @@ def manifest(out):
 
 def shard_rows(out, layout):
     files = sorted((Path(out) / "shards" / layout).glob("*.parquet"))
-    table = pq.read_table(files[0]) if len(files) == 1 else None
     rows = [r for f in files for r in pq.read_table(f).to_pylist()]
     return rows, read_metadata(pq.read_schema(files[0])), files
 
@@ -234,3 +233,15 @@ def test_dask_local_cluster_matches_in_process(tmp_path, samples):
         assert (a[clip]["status"], a[clip]["reason"], a[clip]["convert_key"]) == \
                (b[clip]["status"], b[clip]["reason"], b[clip]["convert_key"])
     assert shard_bytes(tmp_path / "inproc") == shard_bytes(tmp_path / "dask")
+
+
+def test_scheduler_attaches_to_an_existing_cluster(tmp_path, samples):
+    from distributed import LocalCluster
+
+    from tests.conftest import run_build as rb
+    videos = stage_videos(tmp_path / "v", VIDEOS / "misc/mpeg4_25fps_320x240.avi")
+    cfg = {"frames": {"max_frames": 6}, "layouts": ["coco-17"]}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        record = rb(videos, tmp_path / "out", cfg, workers=1, scheduler=cluster.scheduler_address)
+    assert record["scheduler"] == cluster.scheduler_address
+    assert record["counts"]["ok"] == 1 and manifest(tmp_path / "out")["mpeg4_25fps_320x240"]["n_frames"] == 6

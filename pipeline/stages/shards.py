@@ -44,7 +44,7 @@ def run(dctx, results: list[dict]) -> dict:
         schema = schema_with_metadata(layout_metadata(layout, cfg.frames.fps, dctx.experts, __version__))
 
         def load(c, layout=layout):
-            z = store.load("convert", c["convert_key"]).arrays
+            z = store.load_arrays("convert", c["convert_key"], [f"kp__{layout}", f"kp3d__{layout}"])
             return z[f"kp__{layout}"], z.get(f"kp3d__{layout}")
 
         layout_files = []
