@@ -1,7 +1,7 @@
 """The vocabulary layouts are written in.
 
-A layout joint is computed from *source points*: (part, index) pairs of the pose stage's output, where part is
-one of SOURCE_PARTS. A joint's rule is a list of candidates tried in order (fallbacks); each candidate is a
+A layout joint is computed from *source points*: (part, index) pairs of the canonical whole-body space the
+experts are fused in, where part is one of SOURCE_PARTS. A joint's rule is a list of candidates tried in order (fallbacks); each candidate is a
 weighted sum of source points. A candidate is usable in a frame only when every point it sums has score > 0;
 its score is the minimum of those points' scores (conservative: an interpolated joint is no surer than its
 least sure input).
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The pose stage's whole-body output: MediaPipe Holistic parts, in this order, with these sizes.
-SOURCE_PARTS: dict[str, int] = {"body": 33, "left_hand": 21, "right_hand": 21, "face": 468}
+# The canonical whole-body space every expert is mapped into and fused in (schemas/natives.py), in this order:
+# body = MediaPipe Pose's 33 points + left/right small toe (COCO-WholeBody has them), hands = 21 each (the
+# MediaPipe/OpenPose/COCO-WholeBody hand order), face = the 68 iBUG/300W points.
+SOURCE_PARTS: dict[str, int] = {"body": 35, "left_hand": 21, "right_hand": 21, "face": 68}
 
 
 def source_offset(part: str) -> int:

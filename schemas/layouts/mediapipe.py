@@ -1,4 +1,4 @@
-"""MediaPipe Holistic source points: names of the 33 body and 21 hand points, and the face-mesh -> iBUG-68 map.
+"""Point names of the canonical body (MediaPipe Pose 33 + small toes) and hands, and the face-mesh -> iBUG-68 map.
 
 Face mesh -> iBUG/300W 68 (0-based iBUG index -> mesh vertex or pair of vertices averaged). Chosen from the
 canonical face-mesh topology (mediapipe/modules/face_geometry/data/canonical_face_model_uv_visualization.png):
@@ -23,7 +23,9 @@ BODY_33 = [
     "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
     "left_heel", "right_heel", "left_foot_index", "right_foot_index",
 ]
-B = {name: i for i, name in enumerate(BODY_33)}
+# Canonical body (schemas.layouts.base.SOURCE_PARTS["body"]): MediaPipe's 33 + the two small toes.
+CANON_BODY = BODY_33 + ["left_small_toe", "right_small_toe"]
+B = {name: i for i, name in enumerate(CANON_BODY)}
 
 HAND_21 = [
     "wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip", "index_mcp", "index_pip", "index_dip", "index_tip",

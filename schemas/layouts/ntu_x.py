@@ -9,9 +9,10 @@ is linked so the graph is one component (edge_notes says which links were added)
 from __future__ import annotations
 
 from .base import Joint, Layout, chain, direct, mean, src
-from .mediapipe import B, HAND_21, HAND_EDGES, IBUG68_NAMES, MESH_TO_IBUG68
+from .mediapipe import B, HAND_21, HAND_EDGES, IBUG68_NAMES
 
-_NO_SMALL_TOE = "MediaPipe Pose has no small-toe point; copied from the {side} foot index (big-toe side) point"
+_SMALL_TOE = ("the {side} small toe when an expert gives one (COCO-WholeBody models); else MediaPipe's foot index "
+              "point (tip of the foot, big-toe side), as MediaPipe has no small toe")
 
 
 def _body25() -> list[Joint]:
@@ -39,12 +40,13 @@ def _body25() -> list[Joint]:
         direct("LEar", "body", B["left_ear"]),
         Joint("LBigToe", (src("body", B["left_foot_index"]),), "approximated",
               "MediaPipe's foot index point (tip of the foot, big-toe side)"),
-        Joint("LSmallToe", (src("body", B["left_foot_index"]),), "approximated", _NO_SMALL_TOE.format(side="left")),
+        Joint("LSmallToe", (src("body", B["left_small_toe"]), src("body", B["left_foot_index"])),
+              "approximated", _SMALL_TOE.format(side="left")),
         direct("LHeel", "body", B["left_heel"]),
         Joint("RBigToe", (src("body", B["right_foot_index"]),), "approximated",
               "MediaPipe's foot index point (tip of the foot, big-toe side)"),
-        Joint("RSmallToe", (src("body", B["right_foot_index"]),), "approximated",
-              _NO_SMALL_TOE.format(side="right")),
+        Joint("RSmallToe", (src("body", B["right_small_toe"]), src("body", B["right_foot_index"])),
+              "approximated", _SMALL_TOE.format(side="right")),
         direct("RHeel", "body", B["right_heel"]),
     ]
 
@@ -55,16 +57,8 @@ def _hand(side: str) -> list[Joint]:
 
 
 def _face51() -> list[Joint]:
-    joints = []
-    for ibug in range(17, 68):
-        verts = MESH_TO_IBUG68[ibug]
-        cand = mean(*(src("face", v) for v in verts))
-        name = f"Face_{IBUG68_NAMES[ibug]}"
-        if len(verts) == 1:
-            joints.append(Joint(name, (cand,)))
-        else:
-            joints.append(Joint(name, (cand,), "interpolated", f"mean of face-mesh vertices {verts}"))
-    return joints
+    """iBUG points 17..67 of the canonical face (experts with a face mesh map into it via MESH_TO_IBUG68)."""
+    return [direct(f"Face_{IBUG68_NAMES[i]}", "face", i) for i in range(17, 68)]
 
 
 BODY25_EDGES = [(1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11), (8, 12),

@@ -1,0 +1,65 @@
+"""Experts' native layouts and how each maps into the canonical whole-body space (schemas.layouts.base.
+SOURCE_PARTS). Pure data. A mapping lists, for every canonical point a native layout can fill, the native
+indices averaged to fill it (one index for a direct correspondence).
+
+Conventions, checked on real ground truth by `skelforge eval-experts`: "left" is the subject's left everywhere
+(COCO, COCO-WholeBody, MediaPipe Pose/Holistic); hand points use the shared 21-point order (wrist, thumb 1-4,
+index 1-4, middle 1-4, ring 1-4, pinky 1-4); iBUG-68 face order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .layouts.mediapipe import B, MESH_TO_IBUG68
+
+Target = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class NativeLayout:
+    name: str
+    size: int
+    mapping: tuple[tuple[Target, tuple[int, ...]], ...]
+
+    def covers(self, part: str) -> bool:
+        return any(t[0] == part for t, _ in self.mapping)
+
+
+def _direct(part: str, n: int, offset: int = 0) -> list[tuple[Target, tuple[int, ...]]]:
+    return [((part, i), (offset + i,)) for i in range(n)]
+
+
+COCO17_TO_BODY = [B[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+                                 "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+                                 "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")]
+# COCO-WholeBody feet 17..22: left big toe, left small toe, left heel, right big toe, right small toe, right heel
+WB_FEET_TO_BODY = [B["left_foot_index"], B["left_small_toe"], B["left_heel"],
+                   B["right_foot_index"], B["right_small_toe"], B["right_heel"]]
+
+NATIVES: dict[str, NativeLayout] = {}
+
+
+def _register(n: NativeLayout) -> NativeLayout:
+    assert all(0 <= i < n.size for _, idx in n.mapping for i in idx), n.name
+    NATIVES[n.name] = n
+    return n
+
+
+MEDIAPIPE_POSE_33 = _register(NativeLayout("mediapipe-pose-33", 33, tuple(_direct("body", 33))))
+COCO_17 = _register(NativeLayout("coco-17", 17, tuple((("body", b), (i,)) for i, b in enumerate(COCO17_TO_BODY))))
+HAND_LEFT_21 = _register(NativeLayout("hand-21-left", 21, tuple(_direct("left_hand", 21))))
+HAND_RIGHT_21 = _register(NativeLayout("hand-21-right", 21, tuple(_direct("right_hand", 21))))
+HANDS_2X21 = _register(NativeLayout("hands-2x21", 42, tuple(_direct("left_hand", 21)) + tuple(_direct("right_hand", 21, 21))))
+IBUG_68 = _register(NativeLayout("ibug-68", 68, tuple(_direct("face", 68))))
+FACE_MESH_468 = _register(NativeLayout("mediapipe-face-468", 468,
+                                       tuple((("face", i), tuple(v)) for i, v in enumerate(MESH_TO_IBUG68))))
+# MediaPipe Holistic's concatenated output: pose 33 | left hand 21 | right hand 21 | face mesh 468
+HOLISTIC_543 = _register(NativeLayout(
+    "mediapipe-holistic-543", 543,
+    tuple(_direct("body", 33)) + tuple(_direct("left_hand", 21, 33)) + tuple(_direct("right_hand", 21, 54))
+    + tuple((("face", i), tuple(75 + x for x in v)) for i, v in enumerate(MESH_TO_IBUG68))))
+COCO_WHOLEBODY_133 = _register(NativeLayout(
+    "coco-wholebody-133", 133,
+    tuple((("body", b), (i,)) for i, b in enumerate(COCO17_TO_BODY))
+    + tuple((("body", b), (17 + i,)) for i, b in enumerate(WB_FEET_TO_BODY))
+    + tuple(_direct("face", 68, 23)) + tuple(_direct("left_hand", 21, 91)) + tuple(_direct("right_hand", 21, 112))))

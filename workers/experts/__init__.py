@@ -1,0 +1,1 @@
+"""Pose experts: one module each, one contract (workers/experts/base.py), registered by name in registry.py."""

@@ -1,0 +1,122 @@
+"""The contract every pose expert implements.
+
+An expert has a `name`, the `parts` it produces (body / left_hand / right_hand / face), its `native` layout
+(schemas/natives.py, which maps it into the canonical whole-body space), `resources` (cpu or gpu), settings (a
+small dict from the config's `expert_settings.<name>`), `setup()` run once per worker process, a batched
+`process(crops)` returning one result per crop — native keypoints (N, 3) = x, y, score in *original-frame
+pixels* and, for experts with metric 3D, `world` (33, 4) — and `version()`: package version and model-file
+hashes, which enter the expert's cache key.
+
+A crop carries the square person image (other people's faces blanked), where it sits in the frame, and the
+person detector's face box (frame pixels) as a hint for face experts.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import ClassVar, Optional
+
+import numpy as np
+
+
+@dataclass
+class Crop:
+    image: np.ndarray                 # RGB uint8, square
+    x0: float                         # frame x of crop pixel (0, 0)
+    y0: float
+    scale: float = 1.0                # frame pixels per crop pixel
+    face_box: Optional[np.ndarray] = None   # frame-pixel xyxy from the person detector
+    frame: Optional[np.ndarray] = None      # the whole frame (face experts crop their own ROI from it)
+
+    def to_frame(self, uv: np.ndarray) -> np.ndarray:
+        return uv * self.scale + np.array([self.x0, self.y0], dtype=np.float32)
+
+
+@dataclass
+class ExpertResult:
+    points: np.ndarray                      # (N_native, 3): x, y, score in frame pixels; missing = NaN, 0
+    world: Optional[np.ndarray] = None      # (33, 4): metric 3D (MediaPipe world frame) + score
+
+
+def empty_points(n: int) -> np.ndarray:
+    out = np.full((n, 3), np.nan, dtype=np.float32)
+    out[:, 2] = 0.0
+    return out
+
+
+def sha256_files(paths: list[str]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"model file {p} is not installed")
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+class Expert:
+    name: ClassVar[str]
+    parts: ClassVar[tuple[str, ...]]
+    native: ClassVar[str]
+    resources: ClassVar[dict] = {"cpu": 1}
+    code_version: ClassVar[str] = "1"
+    defaults: ClassVar[dict] = {}
+
+    def __init__(self, **settings):
+        unknown = set(settings) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"expert {self.name}: unknown setting(s) {sorted(unknown)}; "
+                             f"known: {sorted(self.defaults)}")
+        self.settings = {**self.defaults, **settings}
+        self._ready = False
+
+    # --- to implement
+    def model_files(self) -> list[str]:
+        return []
+
+    def package_version(self) -> str:
+        return ""
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def process_one(self, crop: Crop) -> ExpertResult:
+        raise NotImplementedError
+
+    # --- shared
+    def check(self) -> None:
+        """Fail before compute when a model file is missing (raises FileNotFoundError naming it)."""
+        for p in self.model_files():
+            if not os.path.exists(p):
+                raise FileNotFoundError(f"expert {self.name}: model file {p} not found")
+
+    def version(self) -> dict:
+        return {"expert": self.name, "code": self.code_version, "package": self.package_version(),
+                "model_sha256": sha256_files(self.model_files()) if self.model_files() else ""}
+
+    def setup(self) -> None:
+        if not self._ready:
+            from ..quiet import native_stderr_silenced
+            with native_stderr_silenced():
+                self.load()
+            self._ready = True
+
+    def process(self, crops: list[Crop]) -> list[ExpertResult]:
+        self.setup()
+        return [self.process_one(c) for c in crops]
+
+
+def mediapipe_modules() -> str:
+    import mediapipe
+    return os.path.join(os.path.dirname(mediapipe.__file__), "modules")
+
+
+def mediapipe_version() -> str:
+    from importlib.metadata import version
+    return version("mediapipe")
+
+
+def landmarks_xy(lms, n: int) -> np.ndarray:
+    return np.array([[p.x, p.y] for p in lms.landmark[:n]], dtype=np.float32)

@@ -1,0 +1,62 @@
+"""holistic — MediaPipe Holistic (mediapipe 0.10.21, bundled models): body 33 (+ metric world 3D), both hands,
+468-point face mesh, on the person crop. Native: mediapipe-holistic-543.
+
+Scores: body points take the pose model's visibility. Holistic exposes no per-point confidence for hands and
+face, so a found hand's points take the body model's visibility of that wrist and a found face's points the
+mean visibility of the body model's 11 face points. Static-image mode: each crop independent, deterministic.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .base import Crop, Expert, ExpertResult, empty_points, landmarks_xy, mediapipe_modules, mediapipe_version
+
+
+class HolisticExpert(Expert):
+    name = "holistic"
+    parts = ("body", "left_hand", "right_hand", "face")
+    native = "mediapipe-holistic-543"
+    defaults = {"model_complexity": 1, "min_score": 0.5, "refine_face_landmarks": False}
+
+    def model_files(self):
+        pose = {0: "pose_landmark_lite", 1: "pose_landmark_full", 2: "pose_landmark_heavy"}
+        names = ["pose_detection/pose_detection.tflite",
+                 f"pose_landmark/{pose[self.settings['model_complexity']]}.tflite",
+                 "hand_landmark/hand_landmark_full.tflite", "holistic_landmark/hand_recrop.tflite",
+                 "face_landmark/face_landmark.tflite"]
+        return [os.path.join(mediapipe_modules(), n) for n in names]
+
+    def package_version(self):
+        return f"mediapipe {mediapipe_version()}"
+
+    def load(self):
+        import mediapipe as mp
+        s = self.settings
+        self._h = mp.solutions.holistic.Holistic(
+            static_image_mode=True, model_complexity=s["model_complexity"], smooth_landmarks=False,
+            refine_face_landmarks=s["refine_face_landmarks"], min_detection_confidence=s["min_score"])
+        self._h.process(np.zeros((256, 256, 3), np.uint8))   # graph start-up (its logs) inside setup()
+
+    def process_one(self, crop: Crop) -> ExpertResult:
+        res = self._h.process(crop.image)
+        pts = empty_points(543)
+        world = np.full((33, 4), np.nan, dtype=np.float32)
+        world[:, 3] = 0.0
+        if res.pose_landmarks is None:
+            return ExpertResult(pts, world)
+        side = crop.image.shape[0]
+        body = np.array([[p.x, p.y, p.visibility] for p in res.pose_landmarks.landmark], dtype=np.float32)
+        vis = body[:, 2]
+        pts[:33, :2] = crop.to_frame(body[:, :2] * side)
+        pts[:33, 2] = vis
+        if res.pose_world_landmarks is not None:
+            world[:] = [[p.x, p.y, p.z, p.visibility] for p in res.pose_world_landmarks.landmark]
+        for lm, start, n, score in ((res.left_hand_landmarks, 33, 21, vis[15]),
+                                    (res.right_hand_landmarks, 54, 21, vis[16]),
+                                    (res.face_landmarks, 75, 468, vis[:11].mean())):
+            if lm is not None:
+                pts[start:start + n, :2] = crop.to_frame(landmarks_xy(lm, n) * side)
+                pts[start:start + n, 2] = score
+        return ExpertResult(pts, world)

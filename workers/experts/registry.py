@@ -1,0 +1,10 @@
+"""Expert registry: name -> class. Cluster experts (user-supplied weights) register here too."""
+from __future__ import annotations
+
+from .dlib68 import Dlib68Expert
+from .facemesh import FaceMeshExpert
+from .hands import HandsExpert
+from .holistic import HolisticExpert
+from .pose import PoseExpert
+
+EXPERTS = {cls.name: cls for cls in (HolisticExpert, PoseExpert, HandsExpert, FaceMeshExpert, Dlib68Expert)}

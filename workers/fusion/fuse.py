@@ -1,0 +1,145 @@
+"""Multi-expert fusion per person, per joint, per frame — SSTA-PRS generalised to any number of experts and to
+any joint set (body, hands, face), vectorised (../shared/notes/refinement.md).
+
+  1. person scale (body-box diagonal, median over experts) makes every threshold a fraction of body size;
+  2. agreement between experts + temporal continuity choose one candidate per joint and frame (Viterbi);
+  3. the refined point is the score-weighted mean of the candidates within `consensus_radius` of the chosen
+     one; provenance = the chosen expert; joint confidence = its score x (0.5 + 0.5 x agreement) when other
+     experts were there to agree, its score alone otherwise;
+  4. outliers by bone-length consistency are removed; left/right swaps repaired;
+  5. gaps of <= max_gap frames interpolated (provenance INTERPOLATED, confidence = 0.5 x min of the ends);
+  6. temporal smoothing (One-Euro or Savitzky-Golay);
+  7. per-frame confidence as SSTA-PRS: C = exp(-mean over experts of their normalised MPJPE to the refined
+     pose), set to 0 below `min_frame_confidence` (the pose is kept).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .repair import apply_swaps, bone_outliers, find_swaps
+from .scale import person_scale
+from .select import EPS, agreement, pairwise_distance, viterbi
+from .temporal import interpolate_gaps, one_euro, savgol
+
+NONE = -1
+INTERPOLATED = -2
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    agreement_sigma: float = 0.05
+    temporal_sigma: float = 0.05
+    temporal_weight: float = 1.0
+    max_jump: float = 0.5
+    consensus_radius: float = 0.08
+    bone_tolerance: float = 0.5
+    swap_ratio: float = 0.5
+    max_gap: int = 10
+    smoothing: str = "one_euro"
+    one_euro_min_cutoff: float = 0.7
+    one_euro_beta: float = 0.2
+    savgol_window: int = 7
+    savgol_order: int = 2
+    min_frame_confidence: float = 0.06
+    fps: float = 30.0
+
+
+@dataclass
+class Fused:
+    points: np.ndarray          # (M, T, V, 3) x, y, confidence; missing: NaN, 0
+    provenance: np.ndarray      # (M, T, V) int8: expert index, NONE (-1) or INTERPOLATED (-2)
+    frame_confidence: np.ndarray  # (M, T)
+    stats: dict = field(default_factory=dict)
+
+
+def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray,
+         bones: np.ndarray = np.zeros((0, 2), int), swap_groups: list = (), limb_joints: np.ndarray | None = None
+         ) -> Fused:
+    """X (E, M, T, V, 2) candidate positions, S (E, M, T, V) scores (0 = missing)."""
+    E, M, T, V = S.shape
+    S = np.where(np.isfinite(X).all(-1), S, 0.0)
+    valid = S > 0
+    scale = person_scale(X, S, scale_joints)                                  # (M, T)
+    Xn = X / scale[None, :, :, None, None]
+
+    # 2. selection
+    D = pairwise_distance(Xn)                                                 # (E, E, M, T, V)
+    agree = agreement(D, S, p.agreement_sigma)
+    unary = np.where(valid, -np.log(S + EPS) - np.log(agree + EPS), np.inf)
+    sel = viterbi(unary, Xn, p.temporal_weight, p.temporal_sigma, p.max_jump)
+    any_valid = valid.any(0)
+
+    # 3. consensus around the chosen candidate
+    d_sel = np.take_along_axis(D, sel[None, None], 1)[:, 0]                    # (E, M, T, V): each e to chosen
+    near = valid & (np.nan_to_num(d_sel, nan=np.inf) <= p.consensus_radius)
+    w = np.where(near, S, 0.0)
+    P = (np.nan_to_num(X) * w[..., None]).sum(0) / np.maximum(w.sum(0), EPS)[..., None]
+    s_sel = np.take_along_axis(S, sel[None], 0)[0]
+    a_sel = np.take_along_axis(agree, sel[None], 0)[0]
+    others = valid.sum(0) > 1
+    conf = np.where(others, s_sel * (0.5 + 0.5 * a_sel), s_sel)
+    prov = np.where(any_valid, sel, NONE).astype(np.int8)
+    ok = any_valid.copy()
+
+    # 4. outliers and swaps
+    out = bone_outliers(P, ok, bones, p.bone_tolerance) if len(bones) else np.zeros_like(ok)
+    ok &= ~out
+    swapped = find_swaps(P, ok, list(swap_groups), p.swap_ratio) if len(swap_groups) else np.zeros((M, T, 0), bool)
+    if swapped.any():
+        P = apply_swaps(P, swapped, list(swap_groups))
+        conf = apply_swaps(conf, swapped, list(swap_groups))
+        prov = apply_swaps(prov, swapped, list(swap_groups))
+        ok = apply_swaps(ok, swapped, list(swap_groups))
+
+    # 5. short gaps
+    P = np.where(ok[..., None], P, np.nan)
+    P, filled = interpolate_gaps(P, ok, p.max_gap)
+    if filled.any():
+        c = np.where(ok, conf, np.nan)
+        c_prev = _edge_values(c, ok, forward=True)
+        c_next = _edge_values(c, ok, forward=False)
+        conf = np.where(filled, 0.5 * np.fmin(c_prev, c_next), conf)
+        prov = np.where(filled, INTERPOLATED, prov).astype(np.int8)
+    ok = ok | filled
+
+    # 6. smoothing, in body-size units so its parameters do not depend on resolution
+    s_clip = np.nanmedian(scale, axis=1)[:, None, None, None]
+    if p.smoothing == "one_euro":
+        P = one_euro(P / s_clip, ok, p.fps, p.one_euro_min_cutoff, p.one_euro_beta) * s_clip
+    elif p.smoothing == "savgol":
+        P = savgol(P, ok, p.savgol_window, p.savgol_order)
+
+    conf = np.where(ok, conf, 0.0)
+    P = np.where(ok[..., None], P, np.nan)
+
+    # 7. per-frame confidence (SSTA-PRS), over the limb joints
+    limbs = np.arange(V) if limb_joints is None else limb_joints
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        err = np.linalg.norm(X[..., limbs, :] - P[None][..., limbs, :], axis=-1) / scale[None, :, :, None]
+        err = np.where(valid[..., limbs] & ok[None][..., limbs], err, np.nan)
+        mpjpe = np.nanmean(err, axis=-1)                                          # (E, M, T)
+        fc = np.exp(-np.nanmean(mpjpe, axis=0))
+    fc = np.where(np.isfinite(fc), fc, 0.0)
+    fc = np.where(fc < p.min_frame_confidence, 0.0, fc)
+
+    pts = np.concatenate([P, conf[..., None]], -1).astype(np.float32)
+    stats = {"outliers_removed": int(out.sum()), "swaps_repaired": int(swapped.sum()),
+             "interpolated": int(filled.sum())}
+    return Fused(pts, prov, fc.astype(np.float32), stats)
+
+
+def _edge_values(c: np.ndarray, ok: np.ndarray, forward: bool) -> np.ndarray:
+    """For each frame, the value at the nearest valid frame before (forward) or after it, along axis 1."""
+    T = c.shape[1]
+    idx = np.arange(T)[None, :, None]
+    if forward:
+        src = np.maximum.accumulate(np.where(ok, idx, -1), axis=1)
+    else:
+        src = np.flip(np.minimum.accumulate(np.flip(np.where(ok, idx, T), 1), axis=1), 1)
+    has = (src >= 0) & (src < T)
+    v = np.take_along_axis(c, np.clip(src, 0, T - 1), 1)
+    return np.where(has, v, np.nan)
