@@ -1,12 +1,13 @@
 """The skelforge DAG, readable in one screen, and the `skelforge` entry point.
 
 Per clip (one Dask task each, stages cached one by one):
-    probe -> frames (30 FPS) -> detect (+ tracking, actor selection) -> pose (Holistic per actor) -> convert
+    probe -> frames (30 FPS) -> detect (+ tracking, actor selection) -> pose (every configured expert per
+    actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> convert
 Over the dataset, after every clip:
     shards (Parquet per layout)
 """
 from pipeline.dag import Dag
-from pipeline.stages import convert, detect, frames, pose, probe, shards
+from pipeline.stages import convert, detect, frames, pose, probe, refine, shards
 
 DAG = Dag([
     # stage          needs
@@ -14,7 +15,8 @@ DAG = Dag([
     (frames.STAGE,   ["probe"]),
     (detect.STAGE,   ["frames"]),
     (pose.STAGE,     ["frames", "detect"]),
-    (convert.STAGE,  ["pose"]),
+    (refine.STAGE,   ["pose"]),
+    (convert.STAGE,  ["refine"]),
     (shards.STAGE,   ["convert"]),
 ])
 

@@ -32,7 +32,8 @@ def bare_clip(path: str) -> tuple[int, int]:
     times, end = presentation_times(path)
     idx = resample_indices(times, end, 30)
     spool, _ = decode_to_spool(path, idx, Path(tempfile.mkdtemp()) / "bare.u8")
-    holistic = models.holistic(1, 0.5, False)
+    from workers.experts.base import Crop
+    holistic = models.expert("holistic", "{}")
     posed = 0
     for k in range(len(spool)):
         frame = np.ascontiguousarray(spool.frame(k))
@@ -40,8 +41,8 @@ def bare_clip(path: str) -> tuple[int, int]:
         side = max(h, w)
         canvas = np.zeros((side, side, 3), np.uint8)
         canvas[:h, :w] = frame
-        pts, _ = holistic(canvas, 0.0, 0.0, side)
-        posed += int(pts[:33, 2].max() > 0)
+        res = holistic.process([Crop(canvas, 0.0, 0.0)])[0]
+        posed += int(res.points[:33, 2].max() > 0)
     spool.close()
     return len(idx), posed
 

@@ -21,6 +21,7 @@ from .cache import atomic_write_bytes
 from .hashing import HashMemo
 from .manifest import build_table, write_manifest
 from .runner import run_clips
+from .stages.pose import used_experts
 
 
 class BuildError(RuntimeError):
@@ -34,6 +35,7 @@ class DatasetContext:
     cache_dir: Path
     mode: str
     experts: list
+    fused_experts: list
 
 
 def check_out_dir(out: Path) -> None:
@@ -46,17 +48,30 @@ def check_out_dir(out: Path) -> None:
 
 
 def experts_record(cfg: BuildConfig) -> list[dict]:
+    """The person detector and every configured expert with versions and model-file hashes. Instantiating
+    each expert validates its settings; a missing model file raises here, before any compute."""
+    import json as _json
     from importlib.metadata import version
 
+    from pipeline.stages.pose import settings_json, used_experts
     from workers import models
-    return [
-        {"name": "blazepose-detector", "role": "person detection", "package": "mediapipe",
-         "version": version("mediapipe"), "runtime": f"ai-edge-litert {version('ai-edge-litert')}",
-         "model_sha256": models.detector_hash()},
-        {"name": "mediapipe-holistic", "role": "body, hands, face", "package": "mediapipe",
-         "version": version("mediapipe"), "model_complexity": cfg.pose.model_complexity,
-         "model_sha256": models.holistic_hash(cfg.pose.model_complexity)},
-    ]
+    from workers.experts.registry import EXPERTS
+    out = [{"name": "blazepose-detector", "role": "person detection", "package": f"mediapipe {version('mediapipe')}",
+            "runtime": f"ai-edge-litert {version('ai-edge-litert')}", "model_sha256": models.detector_hash()}]
+    for name, parts in used_experts(cfg).items():
+        settings = _json.loads(settings_json(cfg, name))
+        try:
+            expert = EXPERTS[name](**settings)
+        except ValueError as e:
+            raise BuildError(f"expert_settings.{name}: {e}") from None
+        try:
+            expert.check()
+            v = models.expert_version(name, settings_json(cfg, name))
+        except FileNotFoundError as e:
+            raise BuildError(f"experts: {e}") from None
+        out.append({"name": name, "role": ", ".join(parts), "package": v["package"],
+                    "model_sha256": v["model_sha256"], "settings": {**expert.defaults, **settings}})
+    return out
 
 
 def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, scheduler: Optional[str],
@@ -73,10 +88,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     if not items:
         raise BuildError(f"--videos {videos} holds no videos (extensions: {' '.join(cfg.dataset.extensions)})")
     check_out_dir(out)
-    try:
-        experts = experts_record(cfg)
-    except FileNotFoundError as e:
-        raise BuildError(str(e)) from None
+    experts = experts_record(cfg)
     cache_dir = Path(cfg.cache.dir or out / ".cache")
     scratch = Path(cfg.cache.scratch or tempfile.gettempdir()) / f"skelforge-{os.getpid()}"
     memo = HashMemo(cache_dir / "file-hashes.json")
@@ -107,7 +119,8 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         if mode == "skip":
             continue
         t1 = time.time()
-        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts), results)
+        fused = list(used_experts(cfg))
+        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused), results)
         info["seconds"] = round(time.time() - t1, 3)
         dataset_info[node.stage.name] = info
 

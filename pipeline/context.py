@@ -13,6 +13,7 @@ from workers.decode.probe import VideoError
 from workers.decode.spool import FrameSpool, decode_to_spool
 
 from .adapters import VideoItem
+from .cache import Store
 
 
 @dataclass
@@ -20,6 +21,8 @@ class VideoContext:
     item: VideoItem
     cfg: BuildConfig
     scratch: Path
+    store: Optional["Store"] = None                       # for stages that cache sub-results (per expert)
+    keys: dict = field(default_factory=dict)             # cache keys of the stages run so far for this clip
     _spool: Optional[FrameSpool] = field(default=None, repr=False)
 
     def frames(self, src_index: np.ndarray) -> FrameSpool:

@@ -4,6 +4,7 @@ same code -> same failure), a filtered result stops the chain, an unexpected exc
 that is *not* cached (so a fix and a re-run retries it). Runs inside a Dask worker or in-process."""
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
@@ -32,9 +33,9 @@ def run_video(item: VideoItem, cfg, dag, plan: dict, cache_dir: str, scratch: st
     out["digest"] = (stamp, digest)
 
     store = Store(Path(cache_dir))
-    ctx = VideoContext(item, cfg, Path(scratch) / f"spool-{os.getpid()}")
-    arts: dict[str, Artifact] = {}
     keys: dict[str, str] = {}
+    ctx = VideoContext(item, cfg, Path(scratch) / f"spool-{os.getpid()}", store, keys)
+    arts: dict[str, Artifact] = {}
     try:
         for node in dag.video_stages():
             st = node.stage
@@ -79,3 +80,5 @@ def _fill_row(row: dict, stage: str, art: Artifact) -> None:
         row["n_frames"] = meta["n_frames"]
     if "n_persons" in meta:
         row["n_persons"] = meta["n_persons"]
+    if "provenance" in meta:
+        row["provenance"] = json.dumps(meta["provenance"], sort_keys=True)

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .experts import EXPERT_PARTS
 
 
 class _Section(BaseModel):
@@ -48,14 +50,54 @@ class TrackConfig(_Section):
 
 
 class PoseConfig(_Section):
-    model_complexity: Literal[0, 1, 2] = 1
+    """How each actor's crop is made (shared by every expert)."""
     roi_scale: float = Field(1.25, ge=1.0, le=3.0, description="crop side = roi_scale x detector body box")
-    min_pose_score: float = Field(0.5, ge=0, le=1)
-    refine_face_landmarks: bool = False
     mask_other_faces: float = Field(
         1.3, ge=0, le=3, description="blank other people's face boxes x this factor in a crop (0 = off)")
     duplicate_ratio: float = Field(
         0.15, ge=0, le=1, description="two actors' poses closer than this x body size in a frame are one person")
+
+
+class ExpertsConfig(_Section):
+    """Which experts estimate each part; several per part are fused by `refine`."""
+    body: tuple[str, ...] = ("holistic",)
+    hands: tuple[str, ...] = ("holistic",)
+    face: tuple[str, ...] = ("holistic",)
+
+    @model_validator(mode="after")
+    def _known(self):
+        problems = []
+        for part in ("body", "hands", "face"):
+            for name in getattr(self, part):
+                if name not in EXPERT_PARTS:
+                    problems.append(f"experts.{part}: unknown expert {name!r}; known: {sorted(EXPERT_PARTS)}")
+                elif part not in EXPERT_PARTS[name]:
+                    problems.append(f"experts.{part}: {name} does not estimate {part} "
+                                    f"(it gives {', '.join(EXPERT_PARTS[name])})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        if not (self.body or self.hands or self.face):
+            raise ValueError("experts: at least one part needs an expert")
+        return self
+
+
+class RefineConfig(_Section):
+    """Multi-expert fusion and temporal clean-up (workers/fusion). Distances are fractions of body size."""
+    agreement_sigma: float = Field(0.05, gt=0, description="kernel width of expert agreement")
+    temporal_sigma: float = Field(0.05, gt=0, description="typical per-frame motion for the continuity term")
+    temporal_weight: float = Field(1.0, ge=0, description="weight of continuity against agreement")
+    max_jump: float = Field(0.5, gt=0, description="jumps larger than this cost no more")
+    consensus_radius: float = Field(0.08, ge=0, description="candidates this close to the chosen one are averaged")
+    bone_tolerance: float = Field(0.5, gt=0, description="bones longer than (1+tol) x full length are outliers")
+    swap_repair: bool = Field(True, description="repair left/right swaps of arms and legs")
+    swap_ratio: float = Field(0.5, gt=0, le=1)
+    max_gap: int = Field(10, ge=0, description="interpolate missing runs of at most this many frames")
+    smoothing: Literal["one_euro", "savgol", "none"] = "one_euro"
+    one_euro_min_cutoff: float = Field(0.7, gt=0)
+    one_euro_beta: float = Field(0.2, ge=0)
+    savgol_window: int = Field(7, ge=3)
+    savgol_order: int = Field(2, ge=1)
+    min_frame_confidence: float = Field(0.06, ge=0, le=1)
 
 
 class ConvertConfig(_Section):
@@ -82,6 +124,9 @@ class BuildConfig(_Section):
     detect: DetectConfig = DetectConfig()
     track: TrackConfig = TrackConfig()
     pose: PoseConfig = PoseConfig()
+    experts: ExpertsConfig = ExpertsConfig()
+    expert_settings: dict[str, dict] = Field(default_factory=dict, description="per-expert settings by name")
+    refine: RefineConfig = RefineConfig()
     convert: ConvertConfig = ConvertConfig()
     layouts: tuple[str, ...] = LAYOUT_NAMES
     shards: ShardsConfig = ShardsConfig()
@@ -96,6 +141,14 @@ class BuildConfig(_Section):
         if not v:
             raise ValueError("at least one layout is needed")
         return tuple(dict.fromkeys(v))
+
+    @field_validator("expert_settings")
+    @classmethod
+    def _known_experts(cls, v):
+        unknown = [k for k in v if k not in EXPERT_PARTS]
+        if unknown:
+            raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
+        return v
 
     def get(self, dotted: str):
         """Value at a dotted path, JSON-ready (used for cache keys)."""

@@ -19,6 +19,8 @@ SHARD_SCHEMA = pa.schema([
     pa.field("keypoints_shape", pa.list_(pa.int32(), 4), nullable=False),
     pa.field("keypoints_3d", pa.list_(pa.float32())),
     pa.field("keypoints_3d_shape", pa.list_(pa.int32(), 4)),
+    pa.field("provenance", pa.list_(pa.int8())),          # (M, T, V): index into metadata provenance_experts
+    pa.field("frame_confidence", pa.list_(pa.float32())),  # (M, T): SSTA-PRS per-frame confidence
 ])
 
 COORDINATES = "original-frame pixels (x right, y down); missing joint: NaN coordinates, score 0"
@@ -26,7 +28,8 @@ COORDINATES_3D = ("metres, MediaPipe world frame (origin between the hips, x to 
                   "from the camera, y down, z towards the camera); body-derived joints only, others NaN, score 0")
 
 
-def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: str) -> dict:
+def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: str,
+                    provenance_experts: list[str]) -> dict:
     layout = get_layout(layout_name)
     return {
         "layout": layout.name,
@@ -45,6 +48,8 @@ def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: st
         "fps": fps,
         "shape_order": "MTVC",
         "experts": experts,
+        "provenance_experts": provenance_experts,
+        "provenance_codes": {"-1": "missing", "-2": "interpolated by refine (short gap)"},
         "skelforge_version": version,
     }
 

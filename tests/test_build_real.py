@@ -82,6 +82,12 @@ def test_ntu_two_person_clip(ntu):
     assert (kp[..., 0][ok] > -50).all() and (kp[..., 0][ok] < 1970).all() and (kp[..., 1][ok] < 1130).all()
     # hands and face found for the actors
     assert (kp[..., 25:67, 2] > 0).any() and (kp[..., 67:, 2] > 0).any()
+    prov = np.asarray(rows[0]["provenance"], np.int8).reshape(kp.shape[:3])
+    assert set(np.unique(prov)) <= {-2, -1, 0} and (prov[kp[..., 2] > 0] != -1).all()
+    assert (prov[kp[..., 2] == 0] == -1).all()
+    fc = np.asarray(rows[0]["frame_confidence"], np.float32).reshape(2, 72)
+    assert ((fc >= 0) & (fc <= 1)).all() and fc.max() > 0.5
+    assert json.loads(row["provenance"])["body"]["holistic"] > 0.8
     kp3 = reshape(rows[0], "keypoints_3d")
     assert kp3.shape == (2, 72, 118, 4) and np.isfinite(kp3[..., :25, :3][kp3[..., :25, 3] > 0]).all()
 
@@ -93,7 +99,8 @@ def test_shard_metadata_is_enough_to_read_a_row(ntu):
         assert meta["layout"] == name and meta["joint_names"] == layout.joint_names
         assert meta["edges"] == [list(e) for e in layout.edges]
         assert meta["channels"] == ["x", "y", "score"] and meta["fps"] == 30 and meta["shape_order"] == "MTVC"
-        assert {e["name"] for e in meta["experts"]} == {"blazepose-detector", "mediapipe-holistic"}
+        assert {e["name"] for e in meta["experts"]} == {"blazepose-detector", "holistic"}
+        assert meta["provenance_experts"] == ["holistic"]
         assert all(len(e["model_sha256"]) == 64 for e in meta["experts"])
         M, T, V, C = rows[0]["keypoints_shape"]
         assert V == len(meta["joint_names"]) and C == len(meta["channels"])
@@ -113,21 +120,21 @@ def test_second_build_computes_nothing(ntu):
 def test_convert_param_change_reruns_only_convert_and_shards(ntu):
     videos, out, _ = ntu
     record = run_build(videos, out, {"convert": {"min_score": 0.5}})
-    assert record["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "convert": 1, "shards": 1}
+    assert record["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "refine": 0, "convert": 1, "shards": 1}
     kp = reshape(shard_rows(out, "coco-17")[0][0])
     assert ((kp[..., 2] == 0) | (kp[..., 2] >= 0.5)).all()
     record = run_build(videos, out, {"shards": {"clips_per_shard": 5}, "convert": {"min_score": 0.5}})
-    assert record["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "convert": 0, "shards": 1}
+    assert record["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "refine": 0, "convert": 0, "shards": 1}
 
 
 def test_only_from_force(ntu):
     videos, out, _ = ntu
     r = run_build(videos, out, only="convert")
-    assert r["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "convert": 1}
+    assert r["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "refine": 0, "convert": 1}
     r = run_build(videos, out, start="convert")
-    assert r["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "convert": 1, "shards": 1}
+    assert r["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "refine": 0, "convert": 1, "shards": 1}
     r = run_build(videos, out, only="shards")
-    assert r["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "convert": 0, "shards": 1}
+    assert r["computed"] == {"probe": 0, "frames": 0, "detect": 0, "pose": 0, "refine": 0, "convert": 0, "shards": 1}
     # --only on a stage whose inputs were never cached: a failed row saying what to do, no crash
     fresh = out.parent / "fresh-out"
     r = run_build(videos, fresh, only="convert")
@@ -141,7 +148,8 @@ def test_force_and_determinism(ntu, tmp_path):
     run_build(videos, out)            # back to default params
     out2 = tmp_path / "again"
     r = run_build(videos, out2, {"cache": {"dir": str(out / ".cache")}}, force=True)
-    assert r["computed"] == {"probe": 1, "frames": 1, "detect": 1, "pose": 1, "convert": 1, "shards": 1}
+    assert r["computed"] == {"probe": 1, "frames": 1, "detect": 1, "pose": 1, "refine": 1, "convert": 1,
+                             "shards": 1}
     assert shard_bytes(out2) == shard_bytes(out)
 
 

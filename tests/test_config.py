@@ -35,17 +35,28 @@ def test_default_yaml_matches_schema():
     assert cfg == BuildConfig()
 
 
+def test_unknown_expert_setting_fails_before_compute(tmp_path):
+    videos = stage_videos(tmp_path / "v", NTU_CLIP)
+    cfg = write_config(tmp_path / "c.yaml", {"expert_settings": {"dlib68": {"upsample": 2}, "yolo": {}}})
+    r = _build(["--videos", str(videos), "--out", str(tmp_path / "out"), "--config", str(cfg)])
+    assert r.exit_code == 2 and "expert_settings" in r.output and "yolo" in r.output
+    cfg = write_config(tmp_path / "c2.yaml", {"experts": {"face": ["dlib68"]},
+                                               "expert_settings": {"dlib68": {"upsample": 2}}})
+    r = _build(["--videos", str(videos), "--out", str(tmp_path / "out"), "--config", str(cfg)])
+    assert r.exit_code == 2 and "expert_settings.dlib68" in r.output and "upsample" in r.output
+
+
 def _build(args):
     return runner.invoke(app, ["build", *args, "--workers", "0"])
 
 
 def test_bad_config_fails_before_compute(tmp_path):
     videos = stage_videos(tmp_path / "v", NTU_CLIP)
-    cfg = write_config(tmp_path / "bad.yaml", {"pose": {"model_complexity": 7}})
+    cfg = write_config(tmp_path / "bad.yaml", {"pose": {"roi_scale": 7}, "experts": {"face": ["pose"]}})
     out = tmp_path / "out"
     r = _build(["--videos", str(videos), "--out", str(out), "--config", str(cfg)])
     assert r.exit_code == 2
-    assert "pose.model_complexity" in r.output
+    assert "pose.roi_scale" in r.output and "experts" in r.output and "does not estimate face" in r.output
     assert not (out / ".cache").exists()            # nothing computed
 
 
@@ -71,10 +82,10 @@ def test_unwritable_out(tmp_path):
 def test_model_not_bundled_fails_before_compute(tmp_path):
     """Holistic complexity 2 needs pose_landmark_heavy.tflite, which MediaPipe would download: not offline."""
     videos = stage_videos(tmp_path / "v", NTU_CLIP)
-    cfg = write_config(tmp_path / "c.yaml", {"pose": {"model_complexity": 2}})
+    cfg = write_config(tmp_path / "c.yaml", {"expert_settings": {"holistic": {"model_complexity": 2}}})
     r = _build(["--videos", str(videos), "--out", str(tmp_path / "out"), "--config", str(cfg)])
     assert r.exit_code == 2
-    assert "pose.model_complexity" in r.output and "pose_landmark_heavy" in r.output
+    assert "holistic" in r.output and "pose_landmark_heavy" in r.output
     assert not (tmp_path / "out" / ".cache").exists()
 
 

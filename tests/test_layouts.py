@@ -6,6 +6,7 @@ import pytest
 from schemas.layouts import LAYOUTS, SOURCE_SIZE, get_layout, source_offset
 from schemas.layouts.mediapipe import B, MESH_TO_IBUG68
 from workers.convert.layout_eval import apply_layout
+from workers.experts.canonical import to_canonical
 
 
 def components(n, edges):
@@ -72,13 +73,35 @@ def test_posetics_interpolation_rules():
     assert out[3, 2] == pytest.approx(min(b[i, 2] for i in (11, 12, 23, 24)))
 
 
-def test_face_points_follow_the_mesh_map():
+def test_face_points_are_ibug_17_to_67():
     s = _source(np.random.default_rng(1))
     out = apply_layout("ntu-x-118", s)[0, 0]
     face = s[0, 0, source_offset("face"):]
-    for ibug in range(17, 68):
-        expect = face[list(MESH_TO_IBUG68[ibug]), :2].mean(0)
-        np.testing.assert_allclose(out[67 + ibug - 17, :2], expect, rtol=1e-5)
+    np.testing.assert_allclose(out[67:, :2], face[17:68, :2])
+
+
+def test_natives_map_into_the_canonical_space():
+    rng = np.random.default_rng(4)
+    mesh = rng.uniform(0, 100, size=(468, 3)).astype(np.float32)
+    mesh[:, 2] = 0.9
+    can = to_canonical("mediapipe-face-468", mesh)
+    face = can[source_offset("face"):source_offset("face") + 68]
+    for i, verts in enumerate(MESH_TO_IBUG68):
+        np.testing.assert_allclose(face[i, :2], mesh[list(verts), :2].mean(0), rtol=1e-5)
+    assert (can[:source_offset("face"), 2] == 0).all()              # nothing else filled
+    wb = rng.uniform(0, 100, size=(133, 3)).astype(np.float32)
+    wb[:, 2] = 0.7
+    can = to_canonical("coco-wholebody-133", wb)
+    assert (can[:, 2] > 0).sum() == 133
+    np.testing.assert_allclose(can[B["left_small_toe"], :2], wb[18, :2])       # WholeBody 18 = left small toe
+    np.testing.assert_allclose(can[source_offset("right_hand"), :2], wb[112, :2])
+    x = apply_layout("ntu-x-118", can[None, None])[0, 0]
+    np.testing.assert_allclose(x[get_layout("ntu-x-118").index("LSmallToe"), :2], wb[18, :2])
+    # COCO-17 fills exactly its 17 body points, in the same places as the coco-17 layout reads them
+    coco = rng.uniform(0, 100, size=(17, 3)).astype(np.float32)
+    coco[:, 2] = 1
+    back = apply_layout("coco-17", to_canonical("coco-17", coco)[None, None])[0, 0]
+    np.testing.assert_allclose(back, coco, rtol=1e-6)
 
 
 def test_missing_inputs_and_fallbacks():

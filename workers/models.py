@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-
 from .quiet import native_stderr_silenced
 
 
@@ -16,22 +14,26 @@ def blazepose_detector(score_threshold: float, nms_iou: float, tiles: str, zoom_
         return BlazePoseDetector(score_threshold, nms_iou, tiles, zoom_out, num_threads)
 
 
-@lru_cache(maxsize=4)
-def holistic(model_complexity: int, min_pose_score: float, refine_face_landmarks: bool):
-    from .pose.holistic import HolisticPose
-    with native_stderr_silenced():
-        model = HolisticPose(model_complexity, min_pose_score, refine_face_landmarks)
-        model(np.zeros((256, 256, 3), np.uint8), 0.0, 0.0, 256)   # graph start-up logs happen on first use
-    return model
+@lru_cache(maxsize=16)
+def expert(name: str, settings_json: str):
+    """A set-up expert instance (settings as canonical JSON so the cache key is hashable)."""
+    import json
+
+    from .experts.registry import EXPERTS
+    e = EXPERTS[name](**json.loads(settings_json))
+    e.setup()
+    return e
+
+
+@lru_cache(maxsize=16)
+def expert_version(name: str, settings_json: str) -> dict:
+    import json
+
+    from .experts.registry import EXPERTS
+    return EXPERTS[name](**json.loads(settings_json)).version()
 
 
 @lru_cache(maxsize=None)
 def detector_hash() -> str:
     from .detect.blazepose import file_sha256, model_path
     return file_sha256(model_path())
-
-
-@lru_cache(maxsize=None)
-def holistic_hash(model_complexity: int) -> str:
-    from .pose.holistic import models_hash
-    return models_hash(model_complexity)

@@ -1,8 +1,10 @@
-"""convert — whole-body source points -> every configured layout (schemas/layouts), 2D and 3D.
+"""convert — refined canonical points -> every configured layout (schemas/layouts), 2D and 3D, + provenance.
 
-inputs:    pose
+inputs:    refine
 outputs:   arrays: kp__<layout> (M, T, V, 3) = x, y, score (frame pixels); kp3d__<layout> (M, T, V, 4) =
-           x, y, z, score from the body's metric world points (joints without a 3D source: NaN, score 0)
+           x, y, z, score from the body's metric world points (joints without a 3D source: NaN, score 0);
+           prov__<layout> (M, T, V) int8 = expert index (refine's order), -1 missing, -2 interpolated;
+           frame_confidence (M, T)
 params:    layouts, convert.min_score
 resources: 1 CPU, vectorised (milliseconds per clip)
 """
@@ -11,25 +13,28 @@ from __future__ import annotations
 import numpy as np
 
 from schemas.layouts import SOURCE_SIZE
-from workers.convert.layout_eval import apply_layout
+from workers.convert.layout_eval import apply_layout, layout_provenance
 
 from ..cache import Artifact
 from ..dag import Stage
 
 
 def run(ctx, inputs) -> Artifact:
-    pts = inputs["pose"].arrays["points"]
-    world = inputs["pose"].arrays["world"]
+    ref = inputs["refine"].arrays
+    pts, prov = ref["points"], ref["provenance"]
     M, T = pts.shape[:2]
     src3d = np.full((M, T, SOURCE_SIZE, 4), np.nan, dtype=np.float32)
     src3d[..., 3] = 0.0
-    src3d[:, :, :33] = world
-    arrays = {}
+    if "world" in ref:
+        src3d[:, :, :33] = ref["world"]
+    arrays = {"frame_confidence": ref["frame_confidence"]}
     for name in ctx.cfg.layouts:
         arrays[f"kp__{name}"] = apply_layout(name, pts, ctx.cfg.convert.min_score)
         arrays[f"kp3d__{name}"] = apply_layout(name, src3d, ctx.cfg.convert.min_score)
-    return Artifact(arrays, {"layouts": list(ctx.cfg.layouts)})
+        arrays[f"prov__{name}"] = np.where(arrays[f"kp__{name}"][..., 2] > 0,
+                                           layout_provenance(name, pts, prov), -1).astype(np.int8)
+    return Artifact(arrays, {"layouts": list(ctx.cfg.layouts), "experts": inputs["refine"].meta["experts"]})
 
 
-STAGE = Stage(name="convert", version="1", run=run, params=("layouts", "convert"), resources={"cpu": 1},
+STAGE = Stage(name="convert", version="2", run=run, params=("layouts", "convert"), resources={"cpu": 1},
               doc=__doc__)

@@ -1,74 +1,133 @@
-"""pose — MediaPipe Holistic on each selected actor's crop, per frame, mapped back to frame pixels.
+"""pose — every configured expert (config `experts:`) on each selected actor's crop, per frame; each expert's
+output, mapped into the canonical whole-body space, is cached on its own key, so adding or changing one expert
+re-runs only that expert (and what depends on it).
 
 inputs:    frames (the spool), detect (actor tracks)
-outputs:   arrays: points (M, T, 543, 3) = x, y, score in frame pixels for body 33 | left hand 21 |
-           right hand 21 | face 468 (schemas.layouts.SOURCE_PARTS); world (M, T, 33, 4) = metric 3D of the
-           body (MediaPipe world frame: metres, origin between the hips), score; duplicate (M, T) bool =
-           person-frames dropped because two actors landed on one person;
-           meta: n_persons, frames_with_pose, person_frames
-params:    pose.*  (mask_other_faces: other tracked people's face boxes, enlarged by this factor, are blanked in
-           each crop so Holistic's face-anchored detector cannot pick the wrong person; 0 = off)
-resources: 1 CPU; ~60-90 ms per person-crop on one core
-filtered:  no pose found in any frame
+outputs:   per expert, at `<cache>/pose.<expert>/`: points (M, T, 145, 3) = x, y, score in frame pixels
+           (canonical: body 35 | left hand 21 | right hand 21 | face 68); world (M, T, 33, 4) for experts with
+           metric 3D; duplicate (M, T) = person-frames dropped because two actors landed on one person.
+           The stage's own result lists the expert keys (meta.experts) and what was computed.
+params:    pose.* (crops), experts, expert_settings
+resources: 1 CPU per clip task; per person-crop: holistic ~70 ms, pose ~35 ms, hands ~25 ms, facemesh ~10 ms,
+           dlib68 ~15 ms (benchmarks/experts.py measures them)
+filtered:  no expert found a pose in any frame
 """
 from __future__ import annotations
 
+import json
+import time
+
 import numpy as np
 
+from schemas.experts import expert_parts
+from schemas.layouts import SOURCE_SIZE
 from workers import models
 from workers.detect.blazepose import person_boxes
+from workers.experts.base import Crop
+from workers.experts.canonical import to_canonical
 from workers.pose.crops import mask_boxes, square_crop
 from workers.pose.dedupe import drop_duplicates
-from workers.pose.holistic import WHOLE_BODY
 
-from ..cache import Artifact
+from ..cache import Artifact, make_key
 from ..dag import Stage
 
 
+def settings_json(cfg, name: str) -> str:
+    return json.dumps(cfg.expert_settings.get(name, {}), sort_keys=True)
+
+
+def used_experts(cfg) -> dict[str, tuple[str, ...]]:
+    return expert_parts({"body": cfg.experts.body, "hands": cfg.experts.hands, "face": cfg.experts.face})
+
+
+def expert_key(cfg, name: str, keys: dict) -> str:
+    from workers.experts.registry import EXPERTS
+    params = {"settings": cfg.expert_settings.get(name, {}), "crop": cfg.get("pose")}
+    return make_key(f"pose.{name}", EXPERTS[name].code_version, params,
+                    {"frames": keys["frames"], "detect": keys["detect"]},
+                    models.expert_version(name, settings_json(cfg, name)))
+
+
 def run(ctx, inputs) -> Artifact:
+    cfg, p = ctx.cfg, ctx.cfg.pose
+    names = list(used_experts(cfg))
+    keys = {n: expert_key(cfg, n, ctx.keys) for n in names}
+    todo = [n for n in names if not ctx.store.has(f"pose.{n}", keys[n])]
+    det = inputs["detect"].arrays
+    M = len(det["actors"])
+    T = det["tracks"].shape[1]
+    if todo:
+        results = _run_experts(ctx, inputs, todo)
+        for n in todo:
+            ctx.store.save(f"pose.{n}", keys[n], results[n])
+    summary = {}
+    for n in names:
+        meta = ctx.store.load(f"pose.{n}", keys[n]).meta
+        summary[n] = {"key": keys[n], "computed": n in todo, "person_frames": meta["person_frames"],
+                      "seconds": meta.get("seconds", 0.0)}
+    meta = {"experts": summary, "n_persons": M, "n_frames": T,
+            "person_frames": max((s["person_frames"] for s in summary.values()), default=0)}
+    if meta["person_frames"] == 0:
+        return Artifact(meta={**meta, "status": "filtered", "reason": "no pose found in any frame"})
+    return Artifact(meta=meta)
+
+
+def _run_experts(ctx, inputs, names: list[str]) -> dict[str, Artifact]:
     p = ctx.cfg.pose
     spool = ctx.frames(inputs["frames"].arrays["src_index"])
     det = inputs["detect"].arrays
     all_tracks = det["tracks"]                                  # (K, T, 9), bystanders included
-    tracks = all_tracks[det["actors"]]                        # (M, T, 9)
+    tracks = all_tracks[det["actors"]]                          # (M, T, 9)
     M, T = tracks.shape[:2]
-    holistic = models.holistic(p.model_complexity, p.min_pose_score, p.refine_face_landmarks)
-    points = np.full((M, T, WHOLE_BODY, 3), np.nan, dtype=np.float32)
-    points[..., 2] = 0.0
-    world = np.full((M, T, 33, 4), np.nan, dtype=np.float32)
-    world[..., 3] = 0.0
+    experts = {n: models.expert(n, settings_json(ctx.cfg, n)) for n in names}
+    pts = {n: np.full((M, T, SOURCE_SIZE, 3), np.nan, dtype=np.float32) for n in names}
+    world = {n: np.full((M, T, 33, 4), np.nan, dtype=np.float32) for n in names}
+    for n in names:
+        pts[n][..., 2] = 0.0
+        world[n][..., 3] = 0.0
+    seconds = dict.fromkeys(names, 0.0)
     boxes = person_boxes(np.nan_to_num(tracks.reshape(M * T, -1))).reshape(M, T, 4)
     present = ~np.isnan(tracks[..., 0])
     for k in range(T):
-        frame = None
-        for m in range(M):
-            if not present[m, k]:
-                continue
-            frame = spool.frame(k) if frame is None else frame
+        people = np.flatnonzero(present[:, k])
+        if len(people) == 0:
+            continue
+        frame = np.ascontiguousarray(spool.frame(k))
+        crops = []
+        for m in people:
             x1, y1, x2, y2 = boxes[m, k]
-            crop, x0, y0, side = square_crop(frame, (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * p.roi_scale)
+            img, x0, y0, side = square_crop(frame, (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * p.roi_scale)
             if p.mask_other_faces > 0:
                 others = np.delete(all_tracks[:, k, 1:5], det["actors"][m], axis=0)
-                mask_boxes(crop, x0, y0, others[~np.isnan(others[:, 0])], p.mask_other_faces)
-            points[m, k], world[m, k] = holistic(crop, x0, y0, side)
-    dup = drop_duplicates(points, tracks[..., 5:7], p.duplicate_ratio)
-    world[dup] = np.nan
-    world[..., 3][dup] = 0.0
-    has_pose = points[:, :, :33, 2].max(-1) > 0                # (M, T)
-    meta = {"n_persons": int(M), "frames_with_pose": int(has_pose.any(0).sum()),
-            "person_frames": int(has_pose.sum()), "duplicates_dropped": int(dup.sum())}
-    arrays = {"points": points, "world": world, "duplicate": dup}
-    if not has_pose.any():
-        return Artifact(arrays, {**meta, "status": "filtered", "reason": "no pose found in any frame"})
-    return Artifact(arrays, meta)
+                mask_boxes(img, x0, y0, others[~np.isnan(others[:, 0])], p.mask_other_faces)
+            crops.append(Crop(img, x0, y0, 1.0, tracks[m, k, 1:5].copy(), frame))
+        for n, e in experts.items():
+            t0 = time.perf_counter()
+            for m, res in zip(people, e.process(crops)):
+                pts[n][m, k] = to_canonical(e.native, res.points)
+                if res.world is not None:
+                    world[n][m, k] = res.world
+            seconds[n] += time.perf_counter() - t0
+    out = {}
+    for n, e in experts.items():
+        dup = (drop_duplicates(pts[n], tracks[..., 5:7], p.duplicate_ratio) if "body" in e.parts
+               else np.zeros((M, T), bool))
+        world[n][dup] = np.nan
+        world[n][..., 3][dup] = 0.0
+        found = pts[n][..., 2].max(-1) > 0
+        arrays = {"points": pts[n], "duplicate": dup}
+        if np.isfinite(world[n][..., :3]).any():
+            arrays["world"] = world[n]
+        out[n] = Artifact(arrays, {"expert": n, "native": e.native, "parts": list(e.parts),
+                                   "person_frames": int(found.sum()), "duplicates_dropped": int(dup.sum()),
+                                   "crops": int(present.sum()), "seconds": round(seconds[n], 3),
+                                   "version": e.version()})
+    return out
 
 
-STAGE = Stage(name="pose", version="1", run=run, params=("pose",),
-              weights=lambda cfg: {"holistic": models.holistic_hash(cfg.pose.model_complexity),
-                                   "mediapipe": _mediapipe_version()},
+def _weights(cfg) -> dict:
+    return {n: models.expert_version(n, settings_json(cfg, n)) for n in used_experts(cfg)}
+
+
+STAGE = Stage(name="pose", version="2", run=run, params=("pose", "experts", "expert_settings"), weights=_weights,
               resources={"cpu": 1}, doc=__doc__)
-
-
-def _mediapipe_version() -> str:
-    from importlib.metadata import version
-    return version("mediapipe")

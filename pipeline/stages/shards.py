@@ -2,7 +2,7 @@
 
 inputs:    every ok clip's convert result (+ its label/split from the manifest row)
 outputs:   the shard files; `OUT/shards/_state.json` records the key they were built from
-params:    layouts, shards.*, frames.fps
+params:    layouts, shards.*, frames.fps, experts (names in the provenance metadata)
 resources: the client process; streams one row group at a time
 cache:     the key covers the sorted (clip id, label, split, convert key) list: unchanged -> nothing rewritten
 """
@@ -41,11 +41,13 @@ def run(dctx, results: list[dict]) -> dict:
     written = []
     for layout in cfg.layouts:
         dest = root / layout
-        schema = schema_with_metadata(layout_metadata(layout, cfg.frames.fps, dctx.experts, __version__))
+        schema = schema_with_metadata(layout_metadata(layout, cfg.frames.fps, dctx.experts, __version__,
+                                                      dctx.fused_experts))
 
         def load(c, layout=layout):
-            z = store.load_arrays("convert", c["convert_key"], [f"kp__{layout}", f"kp3d__{layout}"])
-            return z[f"kp__{layout}"], z.get(f"kp3d__{layout}")
+            names = [f"kp__{layout}", f"kp3d__{layout}", f"prov__{layout}", "frame_confidence"]
+            z = store.load_arrays("convert", c["convert_key"], names)
+            return tuple(z.get(n) for n in names)
 
         layout_files = []
         for split in sorted({c["split"] for c in clips}):
@@ -65,4 +67,4 @@ def run(dctx, results: list[dict]) -> dict:
 
 
 STAGE = Stage(name="shards", version="1", run=run, scope="dataset",
-              params=("layouts", "shards", "frames.fps"), resources={"cpu": 1}, doc=__doc__)
+              params=("layouts", "shards", "frames.fps", "experts"), resources={"cpu": 1}, doc=__doc__)

@@ -58,3 +58,21 @@ IBUG68_NAMES = (
     + [f"right_eye_{i}" for i in range(6)] + [f"left_eye_{i}" for i in range(6)]
     + [f"outer_lip_{i}" for i in range(12)] + [f"inner_lip_{i}" for i in range(8)]
 )
+
+# Canonical-body bones used by refinement's bone-length outlier test (proximal, distal).
+BODY_BONES = [(B[a], B[b]) for a, b in [
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("left_ankle", "left_heel"),
+    ("left_ankle", "left_foot_index"), ("right_ankle", "right_heel"), ("right_ankle", "right_foot_index"),
+    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip")]]
+# Left/right groups whose labels refinement may swap back when an expert mixes them up.
+BODY_SWAP_GROUPS = [
+    ([B[f"left_{j}"] for j in ("shoulder", "elbow", "wrist")], [B[f"right_{j}"] for j in ("shoulder", "elbow", "wrist")]),
+    ([B[f"left_{j}"] for j in ("hip", "knee", "ankle", "heel", "foot_index")],
+     [B[f"right_{j}"] for j in ("hip", "knee", "ankle", "heel", "foot_index")]),
+]
+# Joints that define a person's scale and the SSTA-PRS per-frame confidence (shoulders to ankles).
+BODY_LIMBS = [B[n] for n in ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+                             "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+                             "right_ankle")]

@@ -34,6 +34,19 @@ def compile_layout(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def apply_layout(name: str, source: np.ndarray, min_score: float = 0.0) -> np.ndarray:
     """source (..., S, C) with C = (coords..., score) -> (..., V, C). Missing joints: NaN coords, score 0."""
+    return evaluate_layout(name, source, min_score)[0]
+
+
+def layout_provenance(name: str, source: np.ndarray, provenance: np.ndarray) -> np.ndarray:
+    """Per layout joint, the provenance (expert index) of the first source point of the rule candidate used;
+    -1 where the joint is missing. provenance: (..., S) int8."""
+    out, src = evaluate_layout(name, source)
+    prov = np.take_along_axis(provenance, src, axis=-1)
+    return np.where(out[..., -1] > 0, prov, -1).astype(np.int8)
+
+
+def evaluate_layout(name: str, source: np.ndarray, min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(joints (..., V, C), source index of each joint's chosen candidate's first point (..., V))."""
     idx, w, used = compile_layout(name)
     g = source[..., idx, :]                                       # (..., V, K, P, C)
     scores = np.where(used, g[..., -1], np.inf)                   # padding never limits the min
@@ -47,4 +60,5 @@ def apply_layout(name: str, source: np.ndarray, min_score: float = 0.0) -> np.nd
     sc = np.take_along_axis(cand_score, first[..., None], -1)[..., 0]
     keep = any_ok & (sc >= min_score) & (sc > 0)
     out = np.concatenate([np.where(keep[..., None], xy, np.nan), np.where(keep, sc, 0.0)[..., None]], -1)
-    return out.astype(np.float32)
+    src = idx[np.arange(idx.shape[0]), first, 0]                  # (..., V)
+    return out.astype(np.float32), src

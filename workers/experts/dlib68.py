@@ -1,8 +1,10 @@
-"""dlib68 — dlib's HOG frontal-face detector + 68-point shape predictor (`face_recognition_models`), on the
-region around the crop's face-box hint. Native: ibug-68 (dlib's predictor is trained on iBUG-300W).
+"""dlib68 — dlib's HOG frontal-face detector + 68-point shape predictor (`face_recognition_models`).
+Native: ibug-68 (dlib's predictor is trained on iBUG-300W).
 
-The region is upsampled so the face is large enough for the HOG detector (>= 80 px); the detection nearest the
-hint's centre is used. Score = sigmoid(detector decision value), per face; no frontal face found -> missing.
+The face is first located inside the crop's head-region hint by MediaPipe's full-range face detector
+(face_roi.py); the region around it (2 x the face) is resampled so the face is ~160 px, dlib's HOG detector
+confirms a frontal face there and the shape predictor runs on its rectangle. Score = sigmoid(HOG decision
+value), per face; no frontal face -> missing (dlib's model is frontal-only).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 from scipy.special import expit
 
 from .base import Crop, Expert, ExpertResult, empty_points
+from .face_roi import FaceFinder
 from .roi import square_roi
 
 
@@ -17,11 +20,11 @@ class Dlib68Expert(Expert):
     name = "dlib68"
     parts = ("face",)
     native = "ibug-68"
-    defaults = {"min_score": 0.3, "hint_scale": 2.0, "roi_size": 320, "threshold": -0.5}
+    defaults = {"min_score": 0.3, "context": 2.0, "roi_size": 320, "threshold": -0.5, "min_face_score": 0.3}
 
     def model_files(self):
         import face_recognition_models
-        return [face_recognition_models.pose_predictor_model_location()]
+        return [face_recognition_models.pose_predictor_model_location()] + FaceFinder.model_files()
 
     def package_version(self):
         from importlib.metadata import version
@@ -29,6 +32,7 @@ class Dlib68Expert(Expert):
 
     def load(self):
         import dlib
+        self._finder = FaceFinder(self.settings["min_face_score"])
         self._det = dlib.get_frontal_face_detector()
         self._pred = dlib.shape_predictor(self.model_files()[0])
         self._dlib = dlib
@@ -38,8 +42,11 @@ class Dlib68Expert(Expert):
         if crop.face_box is None or not np.isfinite(crop.face_box).all():
             return ExpertResult(pts)
         frame = crop.frame if crop.frame is not None else crop.image
-        x1, y1, x2, y2 = crop.face_box
-        side = max(x2 - x1, y2 - y1) * self.settings["hint_scale"]
+        found = self._finder(frame, crop.face_box)
+        if found is None:
+            return ExpertResult(pts)
+        x1, y1, x2, y2 = found[0]
+        side = max(x2 - x1, y2 - y1) * self.settings["context"]
         img, x0, y0, scale = square_roi(frame, (x1 + x2) / 2, (y1 + y2) / 2, side, self.settings["roi_size"])
         rects, scores, _ = self._det.run(img, 0, self.settings["threshold"])
         if not rects:

@@ -1,10 +1,10 @@
 """facemesh — MediaPipe's face-landmark model (face_landmark.tflite, 468 points, bundled), run directly with
 ai-edge-litert on a face region, so no second face detector is needed. Native: mediapipe-face-468.
 
-The region starts from the crop's face-box hint (the person detector's face box) and is refined once the way
-MediaPipe's own tracking loop does it: the first pass's landmarks give a tighter square (1.5 x their extent),
-and the model runs again there. Score = the model's face-presence output (sigmoid), per face; below
-`min_score` the face is reported missing (this also rejects hints that are not on a face).
+The face is found inside the crop's head-region hint (the person detector's box) by MediaPipe's full-range
+face detector (face_roi.py); the landmark model runs on that face x `face_scale`, then once more on the square
+its own landmarks give (1.5 x their extent), as MediaPipe's tracking loop does. Score = the landmark model's
+face-presence output (sigmoid), per face; below `min_score` the face is reported missing.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import expit
 
 from .base import Crop, Expert, ExpertResult, empty_points, mediapipe_modules, mediapipe_version
+from .face_roi import FaceFinder
 from .roi import box_of, square_roi
 
 INPUT = 192
@@ -23,16 +24,17 @@ class FaceMeshExpert(Expert):
     name = "facemesh"
     parts = ("face",)
     native = "mediapipe-face-468"
-    defaults = {"min_score": 0.5, "hint_scale": 1.2, "refine_scale": 1.5, "passes": 2}
+    defaults = {"min_score": 0.5, "face_scale": 1.6, "refine_scale": 1.5, "passes": 2, "min_face_score": 0.3}
 
     def model_files(self):
-        return [os.path.join(mediapipe_modules(), "face_landmark/face_landmark.tflite")]
+        return [os.path.join(mediapipe_modules(), "face_landmark/face_landmark.tflite")] + FaceFinder.model_files()
 
     def package_version(self):
         return f"mediapipe {mediapipe_version()}"
 
     def load(self):
         from ai_edge_litert.interpreter import Interpreter
+        self._finder = FaceFinder(self.settings["min_face_score"])
         self._m = Interpreter(model_path=self.model_files()[0], num_threads=1)
         self._m.allocate_tensors()
         self._in = self._m.get_input_details()[0]["index"]
@@ -52,8 +54,11 @@ class FaceMeshExpert(Expert):
         if crop.face_box is None or not np.isfinite(crop.face_box).all():
             return ExpertResult(pts)
         frame = crop.frame if crop.frame is not None else crop.image
-        x1, y1, x2, y2 = crop.face_box
-        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * self.settings["hint_scale"]
+        found = self._finder(frame, crop.face_box)
+        if found is None:
+            return ExpertResult(pts)
+        x1, y1, x2, y2 = found[0]
+        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * self.settings["face_scale"]
         for _ in range(self.settings["passes"]):
             lm, flag = self.run_roi(frame, cx, cy, side)
             b = box_of(lm)

@@ -1,0 +1,25 @@
+"""Expert names, the parts each produces, and how a config's `experts:` lists become per-expert part masks.
+Pure data (the expert code lives in workers/experts/, which registers the same names)."""
+from __future__ import annotations
+
+# config part -> canonical parts (schemas.layouts.base.SOURCE_PARTS)
+PART_GROUPS: dict[str, tuple[str, ...]] = {"body": ("body",), "hands": ("left_hand", "right_hand"), "face": ("face",)}
+
+# expert -> config parts it can be listed under
+EXPERT_PARTS: dict[str, tuple[str, ...]] = {
+    "holistic": ("body", "hands", "face"),
+    "pose": ("body",),
+    "hands": ("hands",),
+    "facemesh": ("face",),
+    "dlib68": ("face",),
+}
+
+
+def expert_parts(lists: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """{"body": [a, b], "hands": [a], ...} -> {expert: canonical parts it contributes}, in first-listed order."""
+    out: dict[str, list[str]] = {}
+    for group, names in lists.items():
+        for name in names:
+            out.setdefault(name, [])
+            out[name] += [p for p in PART_GROUPS[group] if p not in out[name]]
+    return {k: tuple(v) for k, v in out.items()}
