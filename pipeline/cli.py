@@ -49,6 +49,32 @@ def build(
                   f"failed={c['failed']}; computed per stage: {record['computed']}")
 
 
+@app.command("eval-experts")
+def eval_experts(
+    gt: Path = typer.Option(..., "--gt", help="ground-truth folder (COCO-format files, e.g. ../shared/samples/gt)"),
+    out: Path = typer.Option(..., "--out", help="where eval.json and eval.md go"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config: its experts: lists are evaluated"),
+):
+    """Score every configured expert, and their fusion, on real ground truth (PCK, NME) per part."""
+    from schemas.config import ConfigError, load_config
+
+    from .build import BuildError, experts_record
+    from .eval_experts import evaluate, markdown, write
+    try:
+        cfg = load_config(config)
+        experts_record(cfg)                     # settings and model files checked before compute
+    except (ConfigError, BuildError) as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(2)
+    if not gt.is_dir():
+        console.print(f"[red]error:[/red] --gt {gt} is not a directory", soft_wrap=True)
+        raise typer.Exit(2)
+    result = evaluate(gt, cfg)
+    write(result, out)
+    print(markdown(result))
+    console.print(f"{result['instances']} ground-truth instances; written to {out}/eval.json and eval.md")
+
+
 @app.command()
 def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
             as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")):

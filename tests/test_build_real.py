@@ -253,3 +253,31 @@ def test_scheduler_attaches_to_an_existing_cluster(tmp_path, samples):
         record = rb(videos, tmp_path / "out", cfg, workers=1, scheduler=cluster.scheduler_address)
     assert record["scheduler"] == cluster.scheduler_address
     assert record["counts"]["ok"] == 1 and manifest(tmp_path / "out")["mpeg4_25fps_320x240"]["n_frames"] == 6
+
+
+def test_several_experts_per_part_with_per_expert_cache(ntu, tmp_path):
+    """Fused shards with provenance from several experts; adding an expert computes only that expert."""
+    videos, out, _ = ntu
+    cache = {"cache": {"dir": str(out / ".cache")}}
+    cfg = {**cache, "layouts": ["ntu-x-118"],
+           "experts": {"body": ["holistic", "pose"], "hands": ["holistic", "hands"], "face": ["holistic", "facemesh"]}}
+    dest = tmp_path / "multi"
+    r = run_build(videos, dest, cfg)
+    assert r["computed"]["detect"] == 0 and r["computed"]["pose"] == 1   # detect reused from the first build
+    row = manifest(dest)["S001C002P003R001A055"]
+    pose = Store(out / ".cache").load("pose", row["pose_key"]).meta["experts"]
+    assert {n: v["computed"] for n, v in pose.items()} == {"holistic": False, "pose": True, "hands": True,
+                                                           "facemesh": True}
+    shares = json.loads(row["provenance"])
+    assert set(shares["face"]) >= {"holistic", "facemesh"} and set(shares["left_hand"]) >= {"holistic", "hands"}
+    rows, meta, _ = shard_rows(dest, "ntu-x-118")
+    assert meta["provenance_experts"] == ["holistic", "pose", "hands", "facemesh"]
+    kp = reshape(rows[0])
+    prov = np.asarray(rows[0]["provenance"], np.int8).reshape(kp.shape[:3])
+    assert {0, 3} <= set(np.unique(prov[..., 67:])) and set(np.unique(prov[..., 25:67])) >= {0, 2}
+    # one more face expert: only it runs
+    cfg["experts"] = {**cfg["experts"], "face": ["holistic", "facemesh", "dlib68"]}
+    r = run_build(videos, dest, cfg)
+    pose = Store(out / ".cache").load("pose", manifest(dest)["S001C002P003R001A055"]["pose_key"]).meta["experts"]
+    assert [n for n, v in pose.items() if v["computed"]] == ["dlib68"]
+    assert r["computed"]["detect"] == 0 and r["computed"]["refine"] == 1

@@ -27,6 +27,9 @@ def part_slice(part: str) -> slice:
     return slice(o, o + SOURCE_PARTS[part])
 
 
+PART_GROUPS = [np.arange(source_offset(p), source_offset(p) + n) for p, n in SOURCE_PARTS.items()]
+
+
 def run(ctx, inputs) -> Artifact:
     cfg = ctx.cfg
     listed = used_experts(cfg)                                   # expert -> parts it is used for
@@ -46,7 +49,7 @@ def run(ctx, inputs) -> Artifact:
                           fps=float(cfg.frames.fps))
     fused = fuse(X, S, params, scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
                  swap_groups=BODY_SWAP_GROUPS if cfg.refine.swap_repair else [],
-                 limb_joints=np.array(BODY_LIMBS))
+                 limb_joints=np.array(BODY_LIMBS), part_groups=PART_GROUPS)
     arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence}
     world = _world(subs, [n for n in names if "body" in listed[n]], (M, T))
     if world is not None:

@@ -1,7 +1,9 @@
 """Multi-expert fusion per person, per joint, per frame — SSTA-PRS generalised to any number of experts and to
 any joint set (body, hands, face), vectorised (../shared/notes/refinement.md).
 
-  1. person scale (body-box diagonal, median over experts) makes every threshold a fraction of body size;
+  1. scales make every threshold a fraction of a size: agreement and consensus use each part's own size
+     (`part_groups`: body, each hand, face — half a hand apart is not agreement on a finger), motion and
+     smoothing use body size (a hand moves with its arm);
   2. agreement between experts + temporal continuity choose one candidate per joint and frame (Viterbi);
   3. the refined point is the score-weighted mean of the candidates within `consensus_radius` of the chosen
      one; provenance = the chosen expert; joint confidence = its score x (0.5 + 0.5 x agreement) when other
@@ -56,17 +58,24 @@ class Fused:
 
 
 def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray,
-         bones: np.ndarray = np.zeros((0, 2), int), swap_groups: list = (), limb_joints: np.ndarray | None = None
-         ) -> Fused:
-    """X (E, M, T, V, 2) candidate positions, S (E, M, T, V) scores (0 = missing)."""
+         bones: np.ndarray = np.zeros((0, 2), int), swap_groups: list = (), limb_joints: np.ndarray | None = None,
+         part_groups: list | None = None) -> Fused:
+    """X (E, M, T, V, 2) candidate positions, S (E, M, T, V) scores (0 = missing). scale_joints: the joints
+    whose extent is the body size; part_groups: joint index arrays measured in their own size for agreement
+    (joints in no group use body size)."""
     E, M, T, V = S.shape
     S = np.where(np.isfinite(X).all(-1), S, 0.0)
     valid = S > 0
-    scale = person_scale(X, S, scale_joints)                                  # (M, T)
+    scale = person_scale(X, S, scale_joints)                                  # (M, T) body size
     Xn = X / scale[None, :, :, None, None]
+    part_scale = np.repeat(scale[..., None], V, axis=-1)                      # (M, T, V)
+    for group in part_groups or []:
+        g = np.asarray(group)
+        if (S[..., g] > 0).any():
+            part_scale[..., g] = person_scale(X[..., g, :], S[..., g], np.arange(len(g)))[..., None]
 
-    # 2. selection
-    D = pairwise_distance(Xn)                                                 # (E, E, M, T, V)
+    # 2. selection: agreement in part units, continuity in body units
+    D = pairwise_distance(X / part_scale[None, ..., None])                    # (E, E, M, T, V)
     agree = agreement(D, S, p.agreement_sigma)
     unary = np.where(valid, -np.log(S + EPS) - np.log(agree + EPS), np.inf)
     sel = viterbi(unary, Xn, p.temporal_weight, p.temporal_sigma, p.max_jump)
