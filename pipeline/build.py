@@ -47,6 +47,14 @@ def check_out_dir(out: Path) -> None:
         raise BuildError(f"--out {out} is not writable: {e.strerror or e}") from None
 
 
+def _version(pkg: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def experts_record(cfg: BuildConfig) -> list[dict]:
     """The person detector and every configured expert with versions and model-file hashes. Instantiating
     each expert validates its settings; a missing model file raises here, before any compute."""
@@ -56,8 +64,15 @@ def experts_record(cfg: BuildConfig) -> list[dict]:
     from pipeline.stages.pose import settings_json, used_experts
     from workers import models
     from workers.experts.registry import EXPERTS
-    out = [{"name": "blazepose-detector", "role": "person detection", "package": f"mediapipe {version('mediapipe')}",
-            "runtime": f"ai-edge-litert {version('ai-edge-litert')}", "model_sha256": models.detector_hash()}]
+    d = cfg.detect
+    try:
+        det_hash = models.detector_hash(d.detector, str(d.weights) if d.weights else None)
+    except FileNotFoundError as e:
+        raise BuildError(str(e)) from None
+    package = {"blazepose": f"mediapipe {version('mediapipe')} (ai-edge-litert {version('ai-edge-litert')})",
+               "yolox": f"rtmlib {_version('rtmlib')}", "yolo-pose": f"ultralytics {_version('ultralytics')}"}
+    out = [{"name": f"{d.detector}-detector", "role": "person detection", "package": package[d.detector],
+            "model_sha256": det_hash}]
     for name, parts in used_experts(cfg).items():
         settings = _json.loads(settings_json(cfg, name))
         try:

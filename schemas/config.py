@@ -33,6 +33,12 @@ class FramesConfig(_Section):
 
 
 class DetectConfig(_Section):
+    detector: Literal["blazepose", "yolox", "yolo-pose"] = Field(
+        "blazepose", description="blazepose is bundled; yolox (ONNX via rtmlib) and yolo-pose (Ultralytics .pt) "
+                                 "need `weights`")
+    weights: Optional[Path] = Field(None, description="model file for yolox / yolo-pose (user-supplied)")
+    input_size: int = Field(640, ge=32, description="yolox / yolo-pose input size")
+    device: str = Field("cpu", description="yolox / yolo-pose device: cpu or cuda")
     score_threshold: float = Field(0.5, ge=0, le=1)
     nms_iou: float = Field(0.3, ge=0, le=1, description="IoU of face boxes above which detections merge")
     tiles: Literal["auto", "none"] = Field(
@@ -40,6 +46,13 @@ class DetectConfig(_Section):
     zoom_out: float = Field(0.5, ge=0, le=2, description="also detect on the frame padded by this x its long "
                             "side, for close-ups whose bodies leave the frame (0 = off)")
     num_threads: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _weights_given(self):
+        if self.detector != "blazepose" and self.weights is None:
+            raise ValueError(f"detect.weights: the {self.detector} detector needs a weights file (user-supplied; "
+                             "nothing is downloaded)")
+        return self
 
 
 class TrackConfig(_Section):

@@ -12,7 +12,12 @@ EXPERT_PARTS: dict[str, tuple[str, ...]] = {
     "hands": ("hands",),
     "facemesh": ("face",),
     "dlib68": ("face",),
+    # cluster experts: user-supplied weights (expert_settings.<name>.onnx / .weights)
+    "yolo-pose": ("body",),
+    "rtmpose": ("body",),
+    "rtmw": ("body", "hands", "face"),
 }
+# Person detectors (config `detect.detector`): blazepose (bundled), yolox and yolo-pose (user-supplied weights).
 
 
 def expert_parts(lists: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

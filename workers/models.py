@@ -8,10 +8,13 @@ from .quiet import native_stderr_silenced
 
 
 @lru_cache(maxsize=4)
-def blazepose_detector(score_threshold: float, nms_iou: float, tiles: str, zoom_out: float, num_threads: int):
-    from .detect.blazepose import BlazePoseDetector
+def detector(name: str, settings_json: str):
+    """A loaded person detector (settings = the config's detect section as canonical JSON)."""
+    import json
+
+    from .detect.registry import build
     with native_stderr_silenced():
-        return BlazePoseDetector(score_threshold, nms_iou, tiles, zoom_out, num_threads)
+        return build(name, json.loads(settings_json))
 
 
 @lru_cache(maxsize=16)
@@ -34,6 +37,11 @@ def expert_version(name: str, settings_json: str) -> dict:
 
 
 @lru_cache(maxsize=None)
-def detector_hash() -> str:
+def detector_hash(name: str, weights: str | None) -> str:
+    """sha256 of the detector's model file: MediaPipe's bundled pose_detection.tflite or the user's weights."""
     from .detect.blazepose import file_sha256, model_path
-    return file_sha256(model_path())
+    path = model_path() if name == "blazepose" else weights
+    import os
+    if not path or not os.path.exists(path):
+        raise FileNotFoundError(f"detect.weights: {path} does not exist")
+    return file_sha256(path)

@@ -1,5 +1,6 @@
-"""detect — multi-person boxes per frame (BlazePose detector via ai-edge-litert), IoU+Hungarian tracking with
-short gaps bridged, and actor selection.
+"""detect — multi-person boxes per frame (`detect.detector`: the bundled BlazePose detector via ai-edge-litert,
+or YOLOX / YOLO-pose from user-supplied weights), IoU+Hungarian tracking with short gaps bridged, and actor
+selection.
 
 inputs:    frames (the spool)
 outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle xy (NaN where absent),
@@ -10,6 +11,8 @@ resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, 
 filtered:  no person tracked
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -24,7 +27,7 @@ from ..dag import Stage
 def run(ctx, inputs) -> Artifact:
     d, t = ctx.cfg.detect, ctx.cfg.track
     spool = ctx.frames(inputs["frames"].arrays["src_index"])
-    det = models.blazepose_detector(d.score_threshold, d.nms_iou, d.tiles, d.zoom_out, d.num_threads)
+    det = models.detector(d.detector, json.dumps(d.model_dump(mode="json"), sort_keys=True))
     per_frame = [det(spool.frame(k)) for k in range(len(spool))]
     tracks, observed = track(per_frame, t.min_iou, t.max_gap, t.min_frames)
     want = ctx.item.expected_persons or t.max_persons
@@ -39,5 +42,6 @@ def run(ctx, inputs) -> Artifact:
 
 STAGE = Stage(name="detect", version="2", run=run,
               params=("detect", "track.min_iou", "track.max_gap", "track.min_frames", "track.max_persons"),
-              weights=lambda cfg: {"pose_detection.tflite": models.detector_hash()},
+              weights=lambda cfg: {cfg.detect.detector: models.detector_hash(
+                  cfg.detect.detector, str(cfg.detect.weights) if cfg.detect.weights else None)},
               resources={"cpu": 1}, doc=__doc__)

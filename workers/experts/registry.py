@@ -6,5 +6,8 @@ from .facemesh import FaceMeshExpert
 from .hands import HandsExpert
 from .holistic import HolisticExpert
 from .pose import PoseExpert
+from .rtm import RTMPoseExpert, RTMWExpert
+from .yolo_pose import YoloPoseExpert
 
-EXPERTS = {cls.name: cls for cls in (HolisticExpert, PoseExpert, HandsExpert, FaceMeshExpert, Dlib68Expert)}
+EXPERTS = {cls.name: cls for cls in (HolisticExpert, PoseExpert, HandsExpert, FaceMeshExpert, Dlib68Expert,
+                                     YoloPoseExpert, RTMPoseExpert, RTMWExpert)}

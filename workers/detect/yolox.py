@@ -1,0 +1,24 @@
+"""YOLOX person detector (OpenMMLab, via rtmlib + onnxruntime) from a user-supplied ONNX file (`detect.weights`).
+rtmlib's human mode returns the boxes that pass its score threshold without their scores, so each kept box is
+scored 1.0 (track evidence then ranks by size and length)."""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+from .boxes import dets_from_boxes
+
+
+class YoloxDetector:
+    def __init__(self, weights: str, input_size: int = 640, score_threshold: float = 0.5, nms_iou: float = 0.45,
+                 device: str = "cpu"):
+        from rtmlib import YOLOX
+        with contextlib.redirect_stdout(io.StringIO()):
+            self._m = YOLOX(onnx_model=str(weights), model_input_size=(input_size, input_size), det_mode="human",
+                            nms_thr=nms_iou, score_thr=score_threshold, backend="onnxruntime", device=device)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        boxes = np.asarray(self._m(frame), dtype=np.float32).reshape(-1, 4)
+        return dets_from_boxes(boxes, np.ones(len(boxes), np.float32))

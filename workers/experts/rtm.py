@@ -1,0 +1,73 @@
+"""rtmpose / rtmw — OpenMMLab RTMPose (COCO-17 body) and RTMW (COCO-WholeBody 133: body, feet, face, hands)
+through `rtmlib` + onnxruntime, from a user-supplied ONNX file (`expert_settings.<name>.onnx`; nothing is
+downloaded: a missing file is an error before any compute). Natives: coco-17, coco-wholebody-133.
+
+The model sees the person box inside the crop (the crop's central `box_shrink` part; rtmlib adds its own 1.25
+padding) at `input_size` (w, h). Scores are the SimCC maxima rtmlib reports, clipped to [0, 1]; points below
+`min_score` are missing. `device: cuda` uses onnxruntime's CUDA provider where onnxruntime-gpu is installed.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import numpy as np
+
+from .base import Crop, Expert, ExpertResult, empty_points
+
+
+class _RTMBase(Expert):
+    defaults = {"onnx": None, "input_size": [192, 256], "device": "cpu", "box_shrink": 0.8, "min_score": 0.3}
+    n_points: int
+
+    def model_files(self):
+        return [str(self.settings["onnx"])] if self.settings["onnx"] else []
+
+    def check(self) -> None:
+        if not self.settings["onnx"]:
+            raise FileNotFoundError(f"expert {self.name} needs expert_settings.{self.name}.onnx: the path of an "
+                                    f"{self.name.upper()} ONNX file (user-supplied weights)")
+        super().check()
+
+    def package_version(self):
+        from importlib.metadata import version
+        return f"rtmlib {version('rtmlib')}, onnxruntime {version('onnxruntime')}"
+
+    def load(self):
+        from rtmlib import RTMPose
+        self.check()
+        with contextlib.redirect_stdout(io.StringIO()):          # rtmlib prints a line per model load
+            self._m = RTMPose(onnx_model=str(self.settings["onnx"]), model_input_size=tuple(self.settings["input_size"]),
+                              backend="onnxruntime", device=self.settings["device"])
+
+    def process_one(self, crop: Crop) -> ExpertResult:
+        side = crop.image.shape[0]
+        s, c = side * self.settings["box_shrink"], side / 2
+        kpts, scores = self._m(crop.image, [[c - s / 2, c - s / 2, c + s / 2, c + s / 2]])
+        pts = empty_points(self.n_points)
+        sc = np.clip(np.asarray(scores[0], dtype=np.float32), 0, 1)
+        ok = sc >= self.settings["min_score"]
+        pts[ok, :2] = crop.to_frame(np.asarray(kpts[0], dtype=np.float32)[ok])
+        pts[ok, 2] = sc[ok]
+        return ExpertResult(pts)
+
+
+class RTMPoseExpert(_RTMBase):
+    name = "rtmpose"
+    parts = ("body",)
+    native = "coco-17"
+    resources = {"cpu": 1, "gpu": 0}
+    n_points = 17
+
+
+class RTMWExpert(_RTMBase):
+    name = "rtmw"
+    parts = ("body", "left_hand", "right_hand", "face")
+    native = "coco-wholebody-133"
+    defaults = {**_RTMBase.defaults, "input_size": [288, 384]}
+    n_points = 133
+
+
+def onnx_exists(path) -> bool:
+    return bool(path) and os.path.exists(path)

@@ -1,0 +1,67 @@
+"""yolo-pose — Ultralytics YOLO-pose (COCO-17 body) from user-supplied weights (`expert_settings.yolo-pose.
+weights`: a .pt file; nothing is downloaded). Native: coco-17. As an expert it runs on the person crops,
+batched, and keeps the detection nearest the crop centre; `detect.detector: yolo-pose` uses the same model as
+a multi-person detector (workers/detect/yolo.py). Score = the model's per-keypoint confidence.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .base import Crop, Expert, ExpertResult, empty_points
+
+
+def load_yolo(weights: str):
+    os.environ.setdefault("YOLO_OFFLINE", "1")            # no update checks or downloads
+    from ultralytics import YOLO
+    return YOLO(str(weights), task="pose")
+
+
+def ultralytics_version() -> str:
+    from importlib.metadata import version
+    return f"ultralytics {version('ultralytics')}, torch {version('torch')}"
+
+
+class YoloPoseExpert(Expert):
+    name = "yolo-pose"
+    parts = ("body",)
+    native = "coco-17"
+    resources = {"cpu": 1, "gpu": 0}
+    defaults = {"weights": None, "imgsz": 640, "conf": 0.25, "device": "cpu", "min_score": 0.3}
+
+    def model_files(self):
+        return [str(self.settings["weights"])] if self.settings["weights"] else []
+
+    def check(self) -> None:
+        if not self.settings["weights"]:
+            raise FileNotFoundError("expert yolo-pose needs expert_settings.yolo-pose.weights: the path of a "
+                                    "YOLO-pose .pt file (user-supplied weights)")
+        super().check()
+
+    def package_version(self):
+        return ultralytics_version()
+
+    def load(self):
+        self.check()
+        self._m = load_yolo(self.settings["weights"])
+
+    def process(self, crops: list[Crop]) -> list[ExpertResult]:
+        self.setup()
+        s = self.settings
+        results = self._m.predict([c.image for c in crops], imgsz=s["imgsz"], conf=s["conf"], device=s["device"],
+                                  verbose=False)
+        return [self._pick(c, r) for c, r in zip(crops, results)]
+
+    def _pick(self, crop: Crop, r) -> ExpertResult:
+        pts = empty_points(17)
+        if r.keypoints is None or len(r.boxes) == 0:
+            return ExpertResult(pts)
+        boxes = r.boxes.xyxy.cpu().numpy()
+        centre = crop.image.shape[0] / 2
+        d = np.hypot((boxes[:, 0] + boxes[:, 2]) / 2 - centre, (boxes[:, 1] + boxes[:, 3]) / 2 - centre)
+        k = r.keypoints.data[int(np.argmin(d))].cpu().numpy().astype(np.float32)      # (17, 3)
+        ok = k[:, 2] >= self.settings["min_score"]
+        pts[ok, :2] = crop.to_frame(k[ok, :2])
+        pts[ok, 2] = k[ok, 2]
+        return ExpertResult(pts)
