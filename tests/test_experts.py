@@ -83,8 +83,13 @@ def test_contract_settings_and_versions():
     with pytest.raises(ValueError, match="unknown setting"):
         EXPERTS["dlib68"](upsample=3)
     for name, cls in EXPERTS.items():
+        if cls.needs_weights:                        # cluster experts: no weights given -> a clear error
+            with pytest.raises(FileNotFoundError, match=f"expert_settings.{name}"):
+                cls().version()
+            continue
         v = cls().version()
         assert v["expert"] == name and len(v["model_sha256"]) == 64 and v["package"]
+    assert {n for n, c in EXPERTS.items() if c.needs_weights} == {"rtmpose", "rtmw", "yolo-pose"}
 
 
 def test_missing_model_file_is_reported(monkeypatch, tmp_path):

@@ -63,6 +63,7 @@ class Expert:
     resources: ClassVar[dict] = {"cpu": 1}
     code_version: ClassVar[str] = "1"
     defaults: ClassVar[dict] = {}
+    needs_weights: ClassVar[bool] = False      # cluster experts: the user supplies the model file
 
     def __init__(self, **settings):
         unknown = set(settings) - set(self.defaults)
@@ -93,6 +94,7 @@ class Expert:
                 raise FileNotFoundError(f"expert {self.name}: model file {p} not found")
 
     def version(self) -> dict:
+        self.check()
         return {"expert": self.name, "code": self.code_version, "package": self.package_version(),
                 "model_sha256": sha256_files(self.model_files()) if self.model_files() else ""}
 

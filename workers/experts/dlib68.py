@@ -23,7 +23,10 @@ class Dlib68Expert(Expert):
     defaults = {"min_score": 0.3, "context": 2.0, "roi_size": 320, "threshold": -0.5, "min_face_score": 0.3}
 
     def model_files(self):
-        import face_recognition_models
+        import warnings
+        with warnings.catch_warnings():       # it imports pkg_resources (deprecated; setuptools<81 is pinned)
+            warnings.simplefilter("ignore", UserWarning)
+            import face_recognition_models
         return [face_recognition_models.pose_predictor_model_location()] + FaceFinder.model_files()
 
     def package_version(self):

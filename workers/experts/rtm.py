@@ -18,6 +18,7 @@ from .base import Crop, Expert, ExpertResult, empty_points
 
 
 class _RTMBase(Expert):
+    needs_weights = True
     defaults = {"onnx": None, "input_size": [192, 256], "device": "cpu", "box_shrink": 0.8, "min_score": 0.3}
     n_points: int
 
