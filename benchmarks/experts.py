@@ -1,7 +1,11 @@
 """Cost of each expert, in one run on the same person crops: crops/s per expert (one process, one thread),
 so users can choose experts per part. Crops come from a real build's detector tracks (the sample clips).
 
-Usage: python benchmarks/experts.py --videos DIR [--frames N] [--experts holistic,pose,...]
+Usage: python benchmarks/experts.py --videos DIR [--frames N] [--experts holistic,pose,...] [--yolo-arch yolov8n-pose]
+
+`--yolo-arch NAME` also times the yolo-pose expert on an Ultralytics architecture built from NAME.yaml with
+random weights: compute cost does not depend on weight values, so the ms/crop are those of the real model
+(its "crops with output" are not meaningful). Point `--settings` at real weights for any cluster expert.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ def main() -> None:
     ap.add_argument("--videos", type=Path, required=True)
     ap.add_argument("--frames", type=int, default=60, help="output frames per clip")
     ap.add_argument("--experts", default="holistic,pose,hands,facemesh,dlib68")
+    ap.add_argument("--yolo-arch", default=None, help="e.g. yolov8n-pose: time yolo-pose on that architecture")
+    ap.add_argument("--settings", default="{}", help='JSON {expert: settings}, e.g. {"rtmpose": {"onnx": "m.onnx"}}')
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
@@ -58,9 +64,19 @@ def main() -> None:
                 img, x0, y0, _ = square_crop(frame, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, (b[2] - b[0]) * 1.25)
                 crops.append(Crop(img, x0, y0, 1.0, tr[m, k, 1:5].copy(), frame))
         spool.close()
+    settings = json.loads(a.settings)
+    names = a.experts.split(",")
+    if a.yolo_arch:
+        import os
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+        from ultralytics import YOLO
+        pt = out / f"{a.yolo_arch}-random.pt"
+        YOLO(f"{a.yolo_arch}.yaml", task="pose").save(str(pt))
+        settings["yolo-pose"] = {"weights": str(pt)}
+        names.append("yolo-pose")
     results = {}
-    for name in a.experts.split(","):
-        e = models.expert(name, "{}")
+    for name in names:
+        e = models.expert(name, json.dumps(settings.get(name, {}), sort_keys=True))
         e.process(crops[:2])                                   # warm-up
         t0 = time.perf_counter()
         found = sum(int(r.points[:, 2].max() > 0) for r in e.process(crops))

@@ -22,10 +22,9 @@ def bone_outliers(P: np.ndarray, valid: np.ndarray, bones: np.ndarray, tolerance
         med = np.nanpercentile(np.where(ok, length, np.nan), 90, axis=1, keepdims=True)   # (M, 1, B)
     ratio = length / np.where(med > 0, med, np.nan)
     bad = ok & np.isfinite(ratio) & (ratio > 1 + tolerance)
-    out = np.zeros(valid.shape, dtype=bool)
-    for k in range(len(bones)):                     # B is small (a few dozen bones): vector ops over M, T
-        out[..., b[k]] |= bad[..., k]
-    return out
+    onehot = np.zeros((len(bones), valid.shape[-1]), dtype=np.float32)      # bone -> its distal joint
+    onehot[np.arange(len(bones)), b] = 1.0
+    return (bad.astype(np.float32) @ onehot) > 0
 
 
 def find_swaps(P: np.ndarray, valid: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]],
