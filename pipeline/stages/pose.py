@@ -8,8 +8,8 @@ outputs:   per expert, at `<cache>/pose.<expert>/`: points (M, T, 145, 3) = x, y
            metric 3D; duplicate (M, T) = person-frames dropped because two actors landed on one person.
            The stage's own result lists the expert keys (meta.experts) and what was computed.
 params:    pose.* (crops), experts, expert_settings
-resources: 1 CPU per clip task; per person-crop (benchmarks/experts.py, 2-core machine): holistic 52 ms, pose 40 ms,
-           hands 31 ms, facemesh 13 ms, dlib68 20 ms
+resources: 1 CPU per clip task; per person-crop (benchmarks/experts.py, 2-core machine): holistic 59 ms, pose 45 ms,
+           hands 32 ms, facemesh 13 ms, dlib68 23 ms, yolo-pose (v8n, 640 px, CPU) 206 ms
 filtered:  no expert found a pose in any frame
 """
 from __future__ import annotations
