@@ -27,7 +27,7 @@ from workers.fusion.fuse import FusionParams, fuse
 from workers.pose.crops import square_crop
 
 from .stages.pose import settings_json, used_experts
-from .stages.refine import PART_GROUPS
+from .stages.refine import PART_GROUPS, family_ids
 
 FUSION = "fusion"
 
@@ -66,7 +66,7 @@ def predict(inst: Instance, experts: dict, listed: dict) -> dict[str, np.ndarray
     X = np.stack([preds[n][:, :2] for n in names])[:, None, None]
     S = np.stack([preds[n][:, 2] for n in names])[:, None, None]
     f = fuse(X, S, FusionParams(smoothing="none", max_gap=0), np.arange(SOURCE_PARTS["body"]),
-             part_groups=PART_GROUPS)
+             part_groups=PART_GROUPS, families=family_ids(names))
     preds[FUSION] = f.points[0, 0]
     return preds
 

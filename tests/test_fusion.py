@@ -143,3 +143,16 @@ def test_interpolated_points_are_marked(experts):
     interp = f.provenance == INTERPOLATED
     assert interp.any()
     assert (f.points[..., 2][interp] > 0).all() and (f.points[..., 2][interp] <= 0.5).all()
+
+
+def test_same_model_experts_are_one_voter():
+    """Experts 0 and 1 run one network (same family) and agree; expert 2 is different and surer. Counted as
+    independent, the pair outvotes it; as one family, their agreement is no evidence and scores decide."""
+    X = np.zeros((3, 1, 1, 17, 2))
+    X[2, ..., 0] = 40.0                                  # expert 2 elsewhere
+    X[..., 5:, 1] = np.arange(12) * 20.0                 # give the body an extent (scale)
+    S = np.stack([np.full((1, 1, 17), 0.6), np.full((1, 1, 17), 0.6), np.full((1, 1, 17), 0.9)])
+    p = FusionParams(smoothing="none", max_gap=0)
+    assert (fuse(X, S, p, LIMBS).provenance[0, 0, 9] in (0, 1))
+    fam = np.array([[0] * 17, [0] * 17, [1] * 17])
+    assert fuse(X, S, p, LIMBS, families=fam).provenance[0, 0, 9] == 2

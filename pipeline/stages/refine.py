@@ -30,6 +30,14 @@ def part_slice(part: str) -> slice:
 PART_GROUPS = [np.arange(source_offset(p), source_offset(p) + n) for p, n in SOURCE_PARTS.items()]
 
 
+def family_ids(names: list[str]) -> np.ndarray:
+    """(E, V) integer model-family ids of each expert at each canonical joint (workers.experts.base.families)."""
+    from workers.experts.registry import EXPERTS
+    labels = [[EXPERTS[n].family(part) for part, size in SOURCE_PARTS.items() for _ in range(size)] for n in names]
+    vocab = {f: i for i, f in enumerate(sorted({f for row in labels for f in row}))}
+    return np.array([[vocab[f] for f in row] for row in labels], dtype=np.int64)
+
+
 def run(ctx, inputs) -> Artifact:
     cfg = ctx.cfg
     listed = used_experts(cfg)                                   # expert -> parts it is used for
@@ -49,7 +57,7 @@ def run(ctx, inputs) -> Artifact:
                           fps=float(cfg.frames.fps))
     fused = fuse(X, S, params, scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
                  swap_groups=BODY_SWAP_GROUPS if cfg.refine.swap_repair else [],
-                 limb_joints=np.array(BODY_LIMBS), part_groups=PART_GROUPS)
+                 limb_joints=np.array(BODY_LIMBS), part_groups=PART_GROUPS, families=family_ids(names))
     arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence}
     world = _world(subs, [n for n in names if "body" in listed[n]], (M, T))
     if world is not None:
@@ -91,5 +99,5 @@ def _world(subs: dict, body_experts: list[str], mt: tuple) -> np.ndarray | None:
     return out.astype(np.float32)
 
 
-STAGE = Stage(name="refine", version="1", run=run, params=("refine", "experts", "frames.fps"),
+STAGE = Stage(name="refine", version="2", run=run, params=("refine", "experts", "frames.fps"),
               resources={"cpu": 1}, doc=__doc__)

@@ -64,6 +64,14 @@ class Expert:
     code_version: ClassVar[str] = "1"
     defaults: ClassVar[dict] = {}
     needs_weights: ClassVar[bool] = False      # cluster experts: the user supplies the model file
+    # part -> model family: experts running the same network (Holistic's face and `facemesh` both run
+    # face_landmark.tflite) are one voter, so fusion does not count their agreement as independent evidence.
+    # Parts not listed: the expert's own name.
+    families: ClassVar[dict] = {}
+
+    @classmethod
+    def family(cls, part: str) -> str:
+        return cls.families.get(part, cls.name)
 
     def __init__(self, **settings):
         unknown = set(settings) - set(self.defaults)

@@ -24,6 +24,7 @@ class FaceMeshExpert(Expert):
     name = "facemesh"
     parts = ("face",)
     native = "mediapipe-face-468"
+    families = {"face": "mediapipe-face-landmark"}
     defaults = {"min_score": 0.5, "face_scale": 1.6, "refine_scale": 1.5, "passes": 2, "min_face_score": 0.3}
 
     def model_files(self):

@@ -18,6 +18,7 @@ class HandsExpert(Expert):
     name = "hands"
     parts = ("left_hand", "right_hand")
     native = "hands-2x21"
+    families = {"left_hand": "mediapipe-hand-landmark", "right_hand": "mediapipe-hand-landmark"}
     defaults = {"min_score": 0.5, "mirrored_input": False}
 
     def model_files(self):

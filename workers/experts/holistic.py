@@ -18,6 +18,8 @@ class HolisticExpert(Expert):
     name = "holistic"
     parts = ("body", "left_hand", "right_hand", "face")
     native = "mediapipe-holistic-543"
+    families = {"body": "mediapipe-pose-landmark", "left_hand": "mediapipe-hand-landmark",
+                "right_hand": "mediapipe-hand-landmark", "face": "mediapipe-face-landmark"}
     defaults = {"model_complexity": 1, "min_score": 0.5, "refine_face_landmarks": False}
 
     def model_files(self):

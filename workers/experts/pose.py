@@ -13,6 +13,7 @@ class PoseExpert(Expert):
     name = "pose"
     parts = ("body",)
     native = "mediapipe-pose-33"
+    families = {"body": "mediapipe-pose-landmark"}
     defaults = {"model_complexity": 1, "min_score": 0.5}
 
     def model_files(self):

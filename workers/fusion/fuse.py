@@ -59,10 +59,11 @@ class Fused:
 
 def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray,
          bones: np.ndarray = np.zeros((0, 2), int), swap_groups: list = (), limb_joints: np.ndarray | None = None,
-         part_groups: list | None = None) -> Fused:
+         part_groups: list | None = None, families: np.ndarray | None = None) -> Fused:
     """X (E, M, T, V, 2) candidate positions, S (E, M, T, V) scores (0 = missing). scale_joints: the joints
     whose extent is the body size; part_groups: joint index arrays measured in their own size for agreement
-    (joints in no group use body size)."""
+    (joints in no group use body size); families: (E, V) model-family ids — agreement between experts of one
+    family is not counted."""
     E, M, T, V = S.shape
     S = np.where(np.isfinite(X).all(-1), S, 0.0)
     valid = S > 0
@@ -76,7 +77,8 @@ def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray
 
     # 2. selection: agreement in part units, continuity in body units
     D = pairwise_distance(X / part_scale[None, ..., None])                    # (E, E, M, T, V)
-    agree = agreement(D, S, p.agreement_sigma)
+    same = None if families is None else families[:, None, :] == families[None, :, :]
+    agree = agreement(D, S, p.agreement_sigma, same)
     unary = np.where(valid, -np.log(S + EPS) - np.log(agree + EPS), np.inf)
     sel = viterbi(unary, Xn, p.temporal_weight, p.temporal_sigma, p.max_jump)
     any_valid = valid.any(0)

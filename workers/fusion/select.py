@@ -19,11 +19,15 @@ def pairwise_distance(Xn: np.ndarray) -> np.ndarray:
     return np.linalg.norm(Xn[:, None] - Xn[None, :], axis=-1)
 
 
-def agreement(D: np.ndarray, S: np.ndarray, sigma: float) -> np.ndarray:
-    """D (E, E, M, T, V) normalised distances, S (E, M, T, V) -> agreement (E, M, T, V) in [0, 1]."""
+def agreement(D: np.ndarray, S: np.ndarray, sigma: float, same: np.ndarray | None = None) -> np.ndarray:
+    """D (E, E, M, T, V) normalised distances, S (E, M, T, V) -> agreement (E, M, T, V) in [0, 1]. same:
+    (E, E, V) True where two experts run the same model for that joint — they are not independent voters,
+    so their agreement is not counted."""
     E = S.shape[0]
     valid = S > 0
     other = valid[None, :] & valid[:, None] & ~np.eye(E, dtype=bool)[(...,) + (None,) * (S.ndim - 1)]
+    if same is not None:
+        other = other & ~same[:, :, None, None, :]
     k = np.exp(-0.5 * (np.nan_to_num(D, nan=1e3) / sigma) ** 2)
     w = np.where(other, S[None, :], 0.0)
     num, den = (k * w).sum(1), w.sum(1)
