@@ -2,12 +2,13 @@
 
 Per clip (one Dask task each, stages cached one by one):
     probe -> frames (30 FPS) -> detect (+ tracking, actor selection) -> pose (every configured expert per
-    actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> convert
+    actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> quality (scores)
+    -> filter (named rules) -> convert (layouts)
 Over the dataset, after every clip:
     shards (Parquet per layout)
 """
 from pipeline.dag import Dag
-from pipeline.stages import convert, detect, frames, pose, probe, refine, shards
+from pipeline.stages import convert, detect, filter, frames, pose, probe, quality, refine, shards
 
 DAG = Dag([
     # stage          needs
@@ -16,7 +17,9 @@ DAG = Dag([
     (detect.STAGE,   ["frames"]),
     (pose.STAGE,     ["frames", "detect"]),
     (refine.STAGE,   ["pose"]),
-    (convert.STAGE,  ["refine"]),
+    (quality.STAGE,  ["detect", "refine"]),
+    (filter.STAGE,   ["quality"]),
+    (convert.STAGE,  ["refine", "filter"]),
     (shards.STAGE,   ["convert"]),
 ])
 

@@ -82,3 +82,11 @@ def _fill_row(row: dict, stage: str, art: Artifact) -> None:
         row["n_persons"] = meta["n_persons"]
     if "provenance" in meta:
         row["provenance"] = json.dumps(meta["provenance"], sort_keys=True)
+    if stage == "frames":
+        row["width"], row["height"] = meta.get("width"), meta.get("height")
+    if "scores" in meta:
+        sc = meta["scores"]
+        row.update(pose_ratio=sc["pose_ratio"], actors_ratio=sc["actors_ratio"], confidence=sc["confidence"],
+                   quality=json.dumps(sc["parts"], sort_keys=True))
+    if meta.get("status") == "filtered" and "rule" in meta:
+        row.update(filter_rule=meta["rule"], filter_value=meta.get("value"), filter_threshold=meta.get("threshold"))

@@ -113,6 +113,15 @@ class RefineConfig(_Section):
     min_frame_confidence: float = Field(0.06, ge=0, le=1)
 
 
+class FilterConfig(_Section):
+    """Named rules (workers/curation/rules.py); null switches a rule off."""
+    min_frames: Optional[int] = Field(15, ge=1, description="clips shorter than this (at 30 FPS) are filtered")
+    min_pose_ratio: Optional[float] = Field(0.5, ge=0, le=1, description="Posetics: a pose in >= 50% of frames")
+    min_confidence: Optional[float] = Field(0.3, ge=0, le=1, description="mean body confidence of the actors")
+    min_part_present: dict[Literal["body", "left_hand", "right_hand", "face"], float] = Field(
+        default_factory=dict, description="per part, minimum share of its joints present (e.g. {face: 0.5})")
+
+
 class ConvertConfig(_Section):
     min_score: float = Field(0.0, ge=0, le=1, description="joints scored below this become missing (NaN, 0)")
 
@@ -140,6 +149,7 @@ class BuildConfig(_Section):
     experts: ExpertsConfig = ExpertsConfig()
     expert_settings: dict[str, dict] = Field(default_factory=dict, description="per-expert settings by name")
     refine: RefineConfig = RefineConfig()
+    filter: FilterConfig = FilterConfig()
     convert: ConvertConfig = ConvertConfig()
     layouts: tuple[str, ...] = LAYOUT_NAMES
     shards: ShardsConfig = ShardsConfig()

@@ -1,5 +1,7 @@
-"""`OUT/manifest.parquet`: one row per input video. Fixed columns first; adapter columns (e.g. NTU's
-split_xsub/split_xview/split_xset) and per-stage `<stage>_seconds` / `<stage>_key` / `<stage>_cached` follow."""
+"""`OUT/manifest.parquet`: one row per input video. Fixed columns first; then optional ones — frame size,
+quality scores (pose_ratio, actors_ratio, confidence, quality = per-part JSON), filter_rule / filter_value /
+filter_threshold for filtered clips, provenance (JSON), adapter columns (e.g. NTU's split_xsub/xview/xset) —
+and per-stage `<stage>_seconds` / `<stage>_key` / `<stage>_cached`."""
 from __future__ import annotations
 
 import pyarrow as pa
@@ -9,12 +11,19 @@ FIXED = [
     ("split", pa.string()), ("status", pa.string()), ("stage", pa.string()), ("reason", pa.string()),
     ("n_frames", pa.int32()), ("n_persons", pa.int32()),
 ]
+# Optional columns with a known type (present when the stage that fills them ran).
+TYPED = {
+    "width": pa.int32(), "height": pa.int32(),
+    "pose_ratio": pa.float64(), "actors_ratio": pa.float64(), "confidence": pa.float64(), "quality": pa.string(),
+    "filter_rule": pa.string(), "filter_value": pa.float64(), "filter_threshold": pa.float64(),
+    "provenance": pa.string(), "source_label_name": pa.string(),
+}
 STATUSES = ("ok", "filtered", "failed")
 
 
 def manifest_schema(extra_cols: list[str], stages: list[str]) -> pa.Schema:
     fields = [pa.field(n, t) for n, t in FIXED]
-    fields += [pa.field(c, pa.string()) for c in extra_cols]
+    fields += [pa.field(c, TYPED.get(c, pa.string())) for c in extra_cols]
     for s in stages:
         fields += [pa.field(f"{s}_seconds", pa.float64()), pa.field(f"{s}_key", pa.string()),
                    pa.field(f"{s}_cached", pa.bool_())]

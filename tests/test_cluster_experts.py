@@ -110,7 +110,7 @@ def test_missing_weights_fail_before_compute(tmp_path):
 def test_build_with_cluster_detector_and_experts(models_dir, tmp_path, samples):
     """yolox detector + rtmpose/yolo-pose body experts next to holistic: the real pipeline path end to end."""
     videos = stage_videos(tmp_path / "v", VIDEOS / "misc/mpeg4_25fps_320x240.avi")
-    cfg = {"frames": {"max_frames": 8}, "layouts": ["coco-17"],
+    cfg = {"frames": {"max_frames": 8}, "layouts": ["coco-17"], "filter": {"min_frames": None},
            "detect": {"detector": "yolox", "weights": str(models_dir / "yolox.onnx"), "input_size": 320},
            "experts": {"body": ["holistic", "rtmpose", "yolo-pose"], "hands": [], "face": []},
            "expert_settings": {"rtmpose": {"onnx": str(models_dir / "rtmpose.onnx"), "min_score": 0.0},

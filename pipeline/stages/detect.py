@@ -36,7 +36,8 @@ def run(ctx, inputs) -> Artifact:
               "detections_per_frame": np.array([len(p) for p in per_frame], dtype=np.int32)}
     meta = {"n_tracks": int(len(tracks)), "n_persons": int(len(actors)), "expected_persons": int(want)}
     if len(actors) == 0:
-        return Artifact(arrays, {**meta, "status": "filtered", "reason": "no person detected"})
+        return Artifact(arrays, {**meta, "status": "filtered", "reason": "no person detected", "rule": "no_person",
+                                 "value": 0, "threshold": 1})
     return Artifact(arrays, meta)
 
 

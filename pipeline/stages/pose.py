@@ -68,7 +68,8 @@ def run(ctx, inputs) -> Artifact:
     meta = {"experts": summary, "n_persons": M, "n_frames": T,
             "person_frames": max((s["person_frames"] for s in summary.values()), default=0)}
     if meta["person_frames"] == 0:
-        return Artifact(meta={**meta, "status": "filtered", "reason": "no pose found in any frame"})
+        return Artifact(meta={**meta, "status": "filtered", "reason": "no pose found in any frame",
+                              "rule": "no_pose", "value": 0, "threshold": 1})
     return Artifact(meta=meta)
 
 

@@ -1,0 +1,28 @@
+"""filter — named, configurable rules over the quality scores (config `filter:`): too short, a pose in too
+few frames (Posetics: >= 50%), poor estimates (low mean confidence of the actors), too few joints present per
+part. Clips with no person (detect) or no pose (pose) are already filtered there, as NTU-X did.
+
+inputs:    quality
+outputs:   meta: passed, or status=filtered with rule, value, threshold, reason
+params:    filter.*   (changing a threshold re-runs only filter and what follows; pose never re-runs)
+resources: 1 CPU, microseconds
+"""
+from __future__ import annotations
+
+from workers.curation.rules import apply_rules
+
+from ..cache import Artifact
+from ..dag import Stage
+
+
+def run(ctx, inputs) -> Artifact:
+    f = ctx.cfg.filter
+    fail = apply_rules(inputs["quality"].meta["scores"],
+                       {"min_frames": f.min_frames, "min_pose_ratio": f.min_pose_ratio,
+                        "min_confidence": f.min_confidence}, dict(f.min_part_present))
+    if fail is None:
+        return Artifact(meta={"passed": True})
+    return Artifact(meta={"status": "filtered", **fail})    # rule, value, threshold, reason
+
+
+STAGE = Stage(name="filter", version="1", run=run, params=("filter",), resources={"cpu": 1}, doc=__doc__)

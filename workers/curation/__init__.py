@@ -1,0 +1,1 @@
+"""Curation: clip quality scores and filter rules."""
