@@ -5,10 +5,10 @@ Per clip (one Dask task each, stages cached one by one):
     actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> quality (scores)
     -> filter (named rules) -> convert (layouts)
 Over the dataset, after every clip:
-    shards (Parquet per layout)
+    labels (merge map, dense ids, splits) -> shards (Parquet per layout)
 """
 from pipeline.dag import Dag
-from pipeline.stages import convert, detect, filter, frames, pose, probe, quality, refine, shards
+from pipeline.stages import convert, detect, filter, frames, labels, pose, probe, quality, refine, shards
 
 DAG = Dag([
     # stage          needs
@@ -20,7 +20,8 @@ DAG = Dag([
     (quality.STAGE,  ["detect", "refine"]),
     (filter.STAGE,   ["quality"]),
     (convert.STAGE,  ["refine", "filter"]),
-    (shards.STAGE,   ["convert"]),
+    (labels.STAGE,   ["convert"]),
+    (shards.STAGE,   ["labels"]),
 ])
 
 

@@ -102,6 +102,12 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         raise BuildError(str(e)) from None
     if not items:
         raise BuildError(f"--videos {videos} holds no videos (extensions: {' '.join(cfg.dataset.extensions)})")
+    if cfg.labels.map:
+        from workers.curation.labels import LabelMapError, check_map, read_map
+        try:
+            check_map(read_map(cfg.labels.map), {it.label_name for it in items}, cfg.labels.keep_unmapped)
+        except LabelMapError as e:
+            raise BuildError(str(e)) from None
     check_out_dir(out)
     experts = experts_record(cfg)
     cache_dir = Path(cfg.cache.dir or out / ".cache")

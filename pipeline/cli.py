@@ -76,6 +76,24 @@ def eval_experts(
 
 
 @app.command()
+def export(out: Path = typer.Argument(..., help="a build's --out folder"),
+           fmt: str = typer.Option(..., "--format", help="pyskl | ntu-x-npy | posetics-npy"),
+           layout: str = typer.Option(..., "--layout", help="a layout the build wrote, e.g. ntu-x-118"),
+           dest: Path = typer.Option(..., "--dest", help="folder to write into")):
+    """Export kept clips to the formats existing training code reads (pyskl pkl, NTU-X npy, Posetics npy)."""
+    from workers.io.exports import EXPORTS
+    if fmt not in EXPORTS:
+        console.print(f"[red]error:[/red] --format must be one of {', '.join(EXPORTS)}", soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        path = EXPORTS[fmt](out, layout, dest)
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(f"wrote {fmt} ({layout}) to {path}")
+
+
+@app.command()
 def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
             as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")):
     """Summarise a build: clips by status, reasons, shards per layout."""

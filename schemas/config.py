@@ -122,6 +122,28 @@ class FilterConfig(_Section):
         default_factory=dict, description="per part, minimum share of its joints present (e.g. {face: 0.5})")
 
 
+class LabelsConfig(_Section):
+    map: Optional[Path] = Field(None, description="many-to-one label map: YAML {target: [sources]} or CSV "
+                                                  "source,target")
+    keep_unmapped: bool = Field(False, description="labels missing from the map keep their name (else an error)")
+    keep_adapter_ids: bool = Field(True, description="without a map, keep the adapter's ids (NTU: A-1); "
+                                                     "false = dense ids over sorted names")
+
+
+class SplitsConfig(_Section):
+    method: Literal["adapter", "stratified"] = Field(
+        "adapter", description="adapter: NTU xsub/xview/xset, Kinetics CSV, CSV column; stratified: seeded, per class")
+    val_fraction: float = Field(0.2, ge=0, lt=1)
+    test_fraction: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("splits: val_fraction + test_fraction must leave some clips for train")
+        return self
+
+
 class ConvertConfig(_Section):
     min_score: float = Field(0.0, ge=0, le=1, description="joints scored below this become missing (NaN, 0)")
 
@@ -150,6 +172,8 @@ class BuildConfig(_Section):
     expert_settings: dict[str, dict] = Field(default_factory=dict, description="per-expert settings by name")
     refine: RefineConfig = RefineConfig()
     filter: FilterConfig = FilterConfig()
+    labels: LabelsConfig = LabelsConfig()
+    splits: SplitsConfig = SplitsConfig()
     convert: ConvertConfig = ConvertConfig()
     layouts: tuple[str, ...] = LAYOUT_NAMES
     shards: ShardsConfig = ShardsConfig()

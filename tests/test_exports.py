@@ -1,0 +1,111 @@
+"""Exports (pyskl, NTU-X npy, Posetics npy) and the PyTorch Dataset, on shards built from real clips."""
+import csv
+import pickle
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import dagfile
+from pipeline.cli import app, set_dag
+from tests.conftest import VIDEOS, run_build, stage_videos
+
+set_dag(dagfile.DAG)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, samples):
+    root = tmp_path_factory.mktemp("exp")
+    videos = stage_videos(root / "v", VIDEOS / "misc/mpeg4_25fps_320x240.avi", VIDEOS / "ntu/ntu_sample.avi",
+                          names=["walk/a.avi", "hug/b.avi"])
+    out = root / "out"
+    run_build(videos, out, {"frames": {"max_frames": 40}, "layouts": ["ntu-x-118", "posetics-17"],
+                            "splits": {"method": "stratified", "val_fraction": 0.5, "seed": 0}})
+    return out
+
+
+def shard_clips(out, layout):
+    rows = [r for f in sorted((out / "shards" / layout).glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    return {r["clip_id"]: (r, np.asarray(r["keypoints"], np.float32).reshape(r["keypoints_shape"])) for r in rows}
+
+
+def export(out, fmt, layout, dest):
+    r = CliRunner().invoke(app, ["export", str(out), "--format", fmt, "--layout", layout, "--dest", str(dest)])
+    assert r.exit_code == 0, r.output
+
+
+def test_pyskl_loader_gets_our_values(built, tmp_path):
+    export(built, "pyskl", "ntu-x-118", tmp_path)
+    data = pickle.load(open(tmp_path / "skelforge_ntu-x-118.pkl", "rb"))
+    ours = shard_clips(built, "ntu-x-118")
+    assert sorted(sum(data["split"].values(), [])) == sorted(ours)
+    for split, names in data["split"].items():
+        assert all(ours[n][0]["split"] == split for n in names)
+    for ann in data["annotations"]:                  # what a pyskl-style loader does
+        kp, score = ann["keypoint"][..., :2], ann["keypoint_score"]
+        row, arr = ours[ann["frame_dir"]]
+        assert kp.dtype == np.float32 and kp.shape == arr.shape[:3] + (2,) and score.shape == arr.shape[:3]
+        ok = arr[..., 2] > 0
+        np.testing.assert_allclose(kp[ok], arr[..., :2][ok])
+        np.testing.assert_allclose(score, np.where(ok, arr[..., 2], 0))
+        assert not np.isnan(kp).any() and (kp[~ok] == 0).all()
+        assert ann["label"] == row["label"] and ann["total_frames"] == 40 and len(ann["img_shape"]) == 2
+    assert {a["frame_dir"]: a["img_shape"] for a in data["annotations"]}["hug/b"] == (1080, 1920)
+
+
+def test_ntu_x_npy(built, tmp_path):
+    export(built, "ntu-x-npy", "ntu-x-118", tmp_path)
+    ours = shard_clips(built, "ntu-x-118")
+    labels = {r["name"]: int(r["label"]) for r in csv.DictReader(open(tmp_path / "labels.csv"))}
+    for clip, (row, arr) in ours.items():
+        x = np.load(tmp_path / f"{clip.replace('/', '__')}.npy")
+        assert x.shape == (3, 300, 118, 2) and x.dtype == np.float32
+        M, T = arr.shape[:2]
+        np.testing.assert_allclose(x[:, :T, :, :M], np.nan_to_num(arr).transpose(3, 1, 2, 0))
+        assert (x[:, T:] == 0).all() and (x[..., M:] == 0).all()
+        assert labels[clip.replace("/", "__")] == row["label"]
+    listed = sum((open(tmp_path / f"{s}.txt").read().split() for s in {r["split"] for r, _ in ours.values()}), [])
+    assert sorted(listed) == sorted(c.replace("/", "__") for c in ours)
+
+
+def test_posetics_npy(built, tmp_path):
+    export(built, "posetics-npy", "posetics-17", tmp_path)
+    ours = shard_clips(built, "posetics-17")
+    for split in {r["split"] for r, _ in ours.values()}:
+        x = np.load(tmp_path / f"{split}_data_joint.npy")
+        names, labels = pickle.load(open(tmp_path / f"{split}_label.pkl", "rb"))
+        assert x.shape == (len(names), 5, 300, 17, 2) and x.dtype == np.float32
+        for n, lab, sample in zip(names, labels, x):
+            row, arr = ours[n]
+            assert lab == row["label"]
+            ok = arr[0, :, :, 2] > 0
+            np.testing.assert_allclose(sample[0, :40, :, 0][ok], arr[0, :, :, 0][ok] / 640, rtol=1e-5)
+            np.testing.assert_allclose(sample[1, :40, :, 0][ok], arr[0, :, :, 1][ok] / 480, rtol=1e-5)
+            assert np.abs(sample[2:, :40, :, 0][:, ok]).max() < 2          # metres, hip-centred
+    r = CliRunner().invoke(app, ["export", str(built), "--format", "posetics-npy", "--layout", "coco-17",
+                                 "--dest", str(tmp_path / "x")])
+    assert r.exit_code == 2
+
+
+def test_dataset_with_dataloader_workers(built):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from workers.data.dataset import ShardDataset
+    ds = ShardDataset(built, "ntu-x-118", length=32, max_persons=2, normalize="none")
+    ours = shard_clips(built, "ntu-x-118")
+    assert len(ds) == len(ours)
+    x, y = ds[0]
+    assert x.shape == (3, 32, 118, 2) and x.dtype == torch.float32
+    batches = list(DataLoader(ds, batch_size=2, num_workers=2))
+    assert sum(b[0].shape[0] for b in batches) == len(ds)
+    # values: uniform sampling of frames, missing joints 0
+    row, arr = ours[ds._row(0)["clip_id"]]
+    idx = np.linspace(0, arr.shape[1] - 1, 32).round().astype(int)
+    ref = np.nan_to_num(arr[:, idx]).transpose(3, 1, 2, 0)
+    np.testing.assert_allclose(x.numpy()[..., :arr.shape[0]], ref, rtol=1e-6)
+    c = ShardDataset(built, "ntu-x-118", length=16, normalize="center")[0][0].numpy()
+    assert np.abs(c[:2]).max() <= 1.0 + 1e-5
+    s = ShardDataset(built, "ntu-x-118", length=16, normalize="screen")[0][0].numpy()
+    assert np.abs(s[:2]).max() <= 1.5

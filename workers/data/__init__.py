@@ -1,0 +1,1 @@
+"""Training-side data access over the built shards."""
