@@ -109,3 +109,16 @@ def test_dataset_with_dataloader_workers(built):
     assert np.abs(c[:2]).max() <= 1.0 + 1e-5
     s = ShardDataset(built, "ntu-x-118", length=16, normalize="screen")[0][0].numpy()
     assert np.abs(s[:2]).max() <= 1.5
+
+
+def test_any_parquet_reader_reads_the_shards(built):
+    """The README's one-liners: pandas, polars and duckdb read a layout's shards directly."""
+    import duckdb
+    import pandas as pd
+    import polars as pl
+    glob = str(built / "shards" / "posetics-17" / "*.parquet")
+    n = len(shard_clips(built, "posetics-17"))
+    df = pd.read_parquet(built / "shards" / "posetics-17")
+    assert len(df) == n and {"clip_id", "keypoints", "keypoints_shape"} <= set(df.columns)
+    assert pl.read_parquet(glob).height == n
+    assert duckdb.sql(f"SELECT count(*) FROM '{glob}'").fetchall()[0][0] == n
