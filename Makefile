@@ -6,7 +6,7 @@ SAMPLES ?= ../shared/samples/videos
 OUT     ?= out/demo
 WORKERS ?= 2
 
-.PHONY: demo test venv clean bench
+.PHONY: demo test venv clean bench chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ demo: venv
 	$(BIN)/skelforge build --videos $(SAMPLES) --out $(OUT) --config configs/demo.yaml --workers $(WORKERS)
 	$(BIN)/skelforge inspect $(OUT)
 
-test: venv
+# The report test renders the page in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	     apt-get install -y -q chromium >/dev/null 2>&1)) && echo "installed chromium"; } || \
+	  { echo "the report test needs Chromium: install Debian's chromium package"; exit 1; }
+
+test: venv chromium
 	$(BIN)/python -m pytest -q
 
 bench: venv

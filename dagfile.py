@@ -5,10 +5,10 @@ Per clip (one Dask task each, stages cached one by one):
     actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> quality (scores)
     -> filter (named rules) -> convert (layouts)
 Over the dataset, after every clip:
-    labels (merge map, dense ids, splits) -> shards (Parquet per layout)
+    labels (merge map, dense ids, splits) -> shards (Parquet per layout) -> report (per-class quality)
 """
 from pipeline.dag import Dag
-from pipeline.stages import convert, detect, filter, frames, labels, pose, probe, quality, refine, shards
+from pipeline.stages import convert, detect, filter, frames, labels, pose, probe, quality, refine, report, shards
 
 DAG = Dag([
     # stage          needs
@@ -22,6 +22,7 @@ DAG = Dag([
     (convert.STAGE,  ["refine", "filter"]),
     (labels.STAGE,   ["convert"]),
     (shards.STAGE,   ["labels"]),
+    (report.STAGE,   ["shards"]),
 ])
 
 

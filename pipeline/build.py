@@ -36,6 +36,7 @@ class DatasetContext:
     mode: str
     experts: list
     fused_experts: list
+    stage_order: list
 
 
 def check_out_dir(out: Path) -> None:
@@ -141,7 +142,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
             continue
         t1 = time.time()
         fused = list(used_experts(cfg))
-        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused), results)
+        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused, dag.order), results)
         info["seconds"] = round(time.time() - t1, 3)
         dataset_info[node.stage.name] = info
 

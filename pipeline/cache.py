@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.io.atomic import atomic_write_bytes, publish  # noqa: F401  (re-exported)
+
 _META = "__meta__"
 
 
@@ -81,17 +83,9 @@ class Store:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **payload)
-            os.replace(tmp, p)
+            publish(tmp, p)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
         return p
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)

@@ -94,6 +94,23 @@ def export(out: Path = typer.Argument(..., help="a build's --out folder"),
 
 
 @app.command()
+def report(out: Path = typer.Argument(..., help="a build's --out folder")):
+    """Rebuild OUT/report/ (index.html, quality.json) from the manifest and the stage cache, computing nothing."""
+    from .manifest import read_manifest
+    from .report import build_report
+    if not (out / "manifest.parquet").exists() or not (out / "build.json").exists():
+        console.print(f"[red]error:[/red] {out} is not a skelforge build (no manifest.parquet/build.json)",
+                      soft_wrap=True)
+        raise typer.Exit(2)
+    record = json.loads((out / "build.json").read_text())
+    cache = Path(record["config"]["cache"]["dir"] or out / ".cache")
+    rows = read_manifest(out).to_pylist()
+    stages = [s for s in _DAG.order if f"{s}_key" in rows[0]] if rows else []
+    q = build_report(out, rows, stages, cache)
+    console.print(f"report for {len(q['classes'])} classes: {out / 'report' / 'index.html'}")
+
+
+@app.command()
 def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
             as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")):
     """Summarise a build: clips by status, reasons, shards per layout."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .atomic import atomic_write_bytes
 
 
 def shard_names(split: str, n_clips: int, per_shard: int) -> list[str]:
@@ -47,10 +47,7 @@ def write_split(dest: Path, split: str, clips: list[dict], load: Callable[[dict]
                 rows = [_row(c, *load(c)) for c in chunk[g:g + row_group_clips]]
                 w.write_table(pa.Table.from_pylist(rows, schema=schema))
         path = dest / name
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buf.getvalue())
         written.append(path)
     return written
 

@@ -1,0 +1,45 @@
+"""report — per-class quality report: OUT/report/index.html (self-contained, opens from disk) and
+OUT/report/quality.json. Per class: clips in/kept/filtered/failed with reasons, detection rate, mean confidence
+per part, expert provenance shares, clip length; whole build: failure reasons, seconds per stage, cache hits;
+plots (retention bars worst-first, class x part confidence heatmap); the worst clips per class with a
+skeleton-overlay thumbnail. `skelforge report OUT` rebuilds it from the manifest and cache alone.
+
+inputs:    every clip's manifest row (after labels), the stage cache (refine, frames) for thumbnails
+outputs:   OUT/report/index.html, OUT/report/quality.json
+params:    none (rebuilt only when what it shows changes)
+resources: the client process; decodes one frame per thumbnail
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cache import atomic_write_bytes, make_key
+from ..dag import Stage
+from ..report import build_report
+
+
+def run(dctx, results: list[dict]) -> dict:
+    rows = []
+    for r in results:
+        row = dict(r["row"])
+        for s, info in r["stages"].items():
+            row.update({f"{s}_key": info["key"], f"{s}_seconds": info["seconds"], f"{s}_cached": info["cached"]})
+        rows.append(row)
+    stages = [s for s in dctx.stage_order if any(s in r["stages"] for r in results)]
+    key = make_key(STAGE.name, STAGE.version, {}, {"rows": [[r.get(k) for k in CONTENT] for r in
+                                                           sorted(rows, key=lambda r: r["clip_id"])]}, {})
+    key_path = Path(dctx.out) / "report" / ".key"
+    if dctx.mode == "use" and key_path.exists() and key_path.read_text() == key:
+        return {"cached": True, "key": key}
+    q = build_report(dctx.out, rows, stages, dctx.cache_dir)
+    atomic_write_bytes(key_path, key.encode())
+    return {"cached": False, "key": key, "classes": len(q["classes"])}
+
+
+# What the report shows; when none of it changed, the report is not rebuilt (its timings stay those of the
+# build that produced these results).
+CONTENT = ("clip_id", "status", "stage", "reason", "label", "label_name", "split", "refine_key", "frames_key",
+           "quality", "confidence", "actors_ratio", "provenance", "filter_rule", "filter_value", "n_frames")
+
+
+STAGE = Stage(name="report", version="1", run=run, scope="dataset", resources={"cpu": 1}, doc=__doc__)

@@ -1,0 +1,1 @@
+"""The per-class quality report: summaries, plots, thumbnails, HTML."""

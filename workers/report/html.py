@@ -1,0 +1,54 @@
+"""The self-contained report page (opens from disk: plots and thumbnails are embedded as data URIs)."""
+from __future__ import annotations
+
+import jinja2
+
+TEMPLATE = jinja2.Template("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>skelforge report — {{ title }}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}.bad{color:#c62828}.thumbs{display:flex;gap:8px;flex-wrap:wrap}
+figure{margin:0}figcaption{font-size:12px;max-width:320px}img{max-width:100%}
+</style></head><body>
+<h1>skelforge report — {{ title }}</h1>
+<p>{{ build.clips }} clips: {% for k, v in build.status.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}.
+Generated from the manifest and the stage cache (no recomputation).</p>
+<h2>Per class</h2>
+<table><tr><th class="l">class</th><th>id</th><th>clips</th><th>kept</th><th>filtered</th><th>failed</th>
+<th>retention</th><th>detection rate</th><th>body</th><th>left hand</th><th>right hand</th><th>face</th>
+<th>mean frames</th><th class="l">reasons</th><th class="l">provenance (mean share)</th></tr>
+{% for c in classes %}<tr><td class="l">{{ c['class'] }}</td><td>{{ c.label }}</td><td>{{ c.clips }}</td><td>{{ c.kept }}</td>
+<td>{{ c.filtered }}</td><td class="{{ 'bad' if c.failed else '' }}">{{ c.failed }}</td><td>{{ '%.0f%%' % (100 * c.retention) }}</td>
+<td>{{ fmt(c.detection_rate) }}</td>{% for p in parts %}<td>{{ fmt(c.confidence[p]) }}</td>{% endfor %}
+<td>{{ fmt(c.mean_frames, 0) }}</td><td class="l">{% for k, v in c.reasons.items() %}{{ k }} ({{ v }})<br>{% endfor %}</td>
+<td class="l">{% for k, v in c.provenance.items() %}{{ k }} {{ '%.2f' % v }}<br>{% endfor %}</td></tr>{% endfor %}
+</table>
+<h2>Plots</h2>
+<img alt="retention per class" src="{{ plots.retention }}"><br>
+<img alt="confidence heatmap" src="{{ plots.heatmap }}">
+<h2>Worst clips per class</h2>
+<p>Lowest mean body confidence among clips with a skeleton; {{ layout }} drawn on a source frame
+(green body, blue left hand, red right hand, yellow face). Re-draw any clip with
+<code>skelforge show OUT CLIP_ID --save FILE</code> once the viewer lands.</p>
+{% for cls, clips in worst.items() %}<h3>{{ cls }}</h3><div class="thumbs">
+{% for t in clips %}<figure>{% if t.thumb %}<img alt="{{ t.clip_id }}" src="{{ t.thumb }}">{% endif %}
+<figcaption>{{ t.clip_id }} — {{ t.status }}{% if t.rule %} ({{ t.rule }}){% endif %}, confidence {{ fmt(t.confidence) }},
+frame {{ t.frame }}</figcaption></figure>{% endfor %}</div>{% endfor %}
+<h2>Whole build</h2>
+<p>Seconds and cache hits are those of the build that produced these results.</p>
+<table><tr><th class="l">stage</th><th>seconds</th><th>cache hits</th></tr>
+{% for s, v in build.seconds_per_stage.items() %}<tr><td class="l">{{ s }}</td><td>{{ v }}</td><td>{{ build.cache_hits[s] }}</td></tr>{% endfor %}
+</table>
+<table><tr><th class="l">not kept: stage: reason</th><th>clips</th></tr>
+{% for k, v in build.reasons.items() %}<tr><td class="l">{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>
+</body></html>
+""")
+
+
+def fmt(x, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def render(**ctx) -> str:
+    return TEMPLATE.render(fmt=fmt, **ctx)

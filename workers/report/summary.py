@@ -1,0 +1,62 @@
+"""Per-class and whole-build summaries from the manifest rows (quality.json's content)."""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+
+import numpy as np
+
+PARTS = ("body", "left_hand", "right_hand", "face")
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return round(float(np.mean(xs)), 4) if xs else None
+
+
+def per_class(rows: list[dict]) -> list[dict]:
+    by = defaultdict(list)
+    for r in rows:
+        by[r["label_name"]].append(r)
+    out = []
+    for name, rs in sorted(by.items()):
+        status = Counter(r["status"] for r in rs)
+        kept = [r for r in rs if r["status"] == "ok"]
+        scored = [r for r in rs if r.get("quality")]
+        parts = {p: _mean([json.loads(r["quality"])[p]["confidence"] for r in scored]) for p in PARTS}
+        prov = defaultdict(list)
+        for r in kept:
+            for part, shares in json.loads(r.get("provenance") or "{}").items():
+                for expert, share in shares.items():
+                    prov[f"{part}/{expert}"].append(share)
+        out.append({
+            "class": name, "label": rs[0]["label"], "clips": len(rs), "kept": status.get("ok", 0),
+            "filtered": status.get("filtered", 0), "failed": status.get("failed", 0),
+            "retention": round(status.get("ok", 0) / len(rs), 4),
+            "reasons": dict(Counter(f"{r['stage']}: {r.get('filter_rule') or r['reason']}" for r in rs
+                                    if r["status"] != "ok")),
+            "detection_rate": _mean([r.get("actors_ratio") for r in scored]),
+            "confidence": parts,
+            "provenance": {k: round(float(np.mean(v)), 4) for k, v in sorted(prov.items())},
+            "mean_frames": _mean([r["n_frames"] for r in kept]),
+        })
+    return out
+
+
+def whole_build(rows: list[dict], stages: list[str]) -> dict:
+    return {
+        "clips": len(rows),
+        "status": dict(Counter(r["status"] for r in rows)),
+        "reasons": dict(Counter(f"{r['stage']}: {r['reason']}" for r in rows if r["status"] != "ok").most_common()),
+        "seconds_per_stage": {s: round(sum(r.get(f"{s}_seconds") or 0 for r in rows), 3) for s in stages},
+        "cache_hits": {s: sum(bool(r.get(f"{s}_cached")) for r in rows) for s in stages},
+    }
+
+
+def worst_clips(rows: list[dict], per_class_n: int = 3) -> dict[str, list[dict]]:
+    """Per class, the clips with a skeleton but the lowest body confidence (kept or filtered by a rule)."""
+    by = defaultdict(list)
+    for r in rows:
+        if r.get("confidence") is not None:
+            by[r["label_name"]].append(r)
+    return {k: sorted(v, key=lambda r: (r["confidence"], r["clip_id"]))[:per_class_n] for k, v in sorted(by.items())}
