@@ -137,7 +137,7 @@ def test_only_from_force(ntu):
     r = run_build(videos, out, only="convert")
     assert computed(r) == {"convert": 1} and "shards" not in r["computed"]
     r = run_build(videos, out, start="convert")
-    assert computed(r) == {"convert": 1, "shards": 1}
+    assert computed(r) == {"convert": 1, "shards": 1, "report": 1}
     r = run_build(videos, out, only="shards")
     assert computed(r) == {"shards": 1}
     # --only on a stage whose inputs were never cached: a failed row saying what to do, no crash
@@ -154,7 +154,7 @@ def test_force_and_determinism(ntu, tmp_path):
     out2 = tmp_path / "again"
     r = run_build(videos, out2, {"cache": {"dir": str(out / ".cache")}}, force=True)
     assert computed(r) == dict.fromkeys(["probe", "frames", "detect", "pose", "refine", "quality", "filter",
-                                         "convert", "labels", "shards"], 1)
+                                         "convert", "labels", "shards", "report"], 1)
     assert shard_bytes(out2) == shard_bytes(out)
 
 
@@ -300,7 +300,7 @@ def test_filter_rules_and_threshold_changes(ntu, tmp_path):
     assert 0 < row["filter_value"] < 0.99 and row["filter_threshold"] == 0.99 and "confidence" in row["reason"]
     assert 0 < row["pose_ratio"] <= 1 and set(json.loads(row["quality"])) == {"body", "left_hand", "right_hand",
                                                                              "face"}
-    assert computed(r) == {"filter": 1, "labels": 1, "shards": 1}   # scores cached; a new OUT gets classes.json
+    assert computed(r) == {"filter": 1, "labels": 1, "shards": 1, "report": 1}   # scores cached; new OUT
     assert not list((dest / "shards" / "coco-17").glob("*.parquet"))
     r = run_build(videos, dest, {**base, "filter": {"min_part_present": {"face": 0.99}}})
     row = manifest(dest)["S001C002P003R001A055"]
@@ -309,4 +309,4 @@ def test_filter_rules_and_threshold_changes(ntu, tmp_path):
     assert manifest(dest)["S001C002P003R001A055"]["status"] == "ok"
     # default thresholds: filter's result is a cache hit (the first build had them); convert runs for the first
     # time here, since the clip was filtered in the two builds before; classes.json's kept-clip count changes
-    assert computed(r) == {"convert": 1, "labels": 1, "shards": 1}
+    assert computed(r) == {"convert": 1, "labels": 1, "shards": 1, "report": 1}
