@@ -24,3 +24,12 @@ def native_stderr_silenced():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def nan_warnings_silenced():
+    """All-NaN slices are expected (missing joints): silence numpy's RuntimeWarnings about them."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield

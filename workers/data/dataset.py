@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..io.shard_reader import frame_sizes, layout_files
+from ..quiet import nan_warnings_silenced
 
 
 class ShardDataset:
@@ -72,7 +73,7 @@ class ShardDataset:
                 xy = (xy / np.array([w, h], np.float32)) * 2 - 1
         elif self.normalize == "center":
             pts = np.where(valid[..., None], xy, np.nan)
-            with np.errstate(invalid="ignore"), _quiet():
+            with np.errstate(invalid="ignore"), nan_warnings_silenced():
                 c = np.nanmean(pts, axis=(1, 2), keepdims=True)
                 ext = np.nanmax(pts, axis=(1, 2), keepdims=True) - np.nanmin(pts, axis=(1, 2), keepdims=True)
             s = np.nanmax(ext, axis=-1, keepdims=True)
@@ -86,13 +87,3 @@ class ShardDataset:
         import torch
         return torch.from_numpy(np.ascontiguousarray(self.array(i))), int(self.labels[i])
 
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *a):
-        self._w.__exit__(*a)

@@ -42,13 +42,11 @@ class Dlib68Expert(Expert):
 
     def process_one(self, crop: Crop) -> ExpertResult:
         pts = empty_points(68)
-        if crop.face_box is None or not np.isfinite(crop.face_box).all():
+        face = self._finder.locate(crop)
+        if face is None:
             return ExpertResult(pts)
         frame = crop.frame if crop.frame is not None else crop.image
-        found = self._finder(frame, crop.face_box)
-        if found is None:
-            return ExpertResult(pts)
-        x1, y1, x2, y2 = found[0]
+        x1, y1, x2, y2 = face
         side = max(x2 - x1, y2 - y1) * self.settings["context"]
         img, x0, y0, scale = square_roi(frame, (x1 + x2) / 2, (y1 + y2) / 2, side, self.settings["roi_size"])
         rects, scores, _ = self._det.run(img, 0, self.settings["threshold"])

@@ -25,6 +25,13 @@ class FaceFinder:
     def model_files() -> list[str]:
         return [os.path.join(mediapipe_modules(), "face_detection/face_detection_full_range_sparse.tflite")]
 
+    def locate(self, crop) -> Optional[np.ndarray]:
+        """The face box (frame pixels) inside a crop's head-region hint, or None (no hint, or no face)."""
+        if crop.face_box is None or not np.isfinite(crop.face_box).all():
+            return None
+        found = self(crop.frame if crop.frame is not None else crop.image, crop.face_box)
+        return None if found is None else found[0]
+
     def __call__(self, frame: np.ndarray, hint: np.ndarray, scale: float = 1.2) -> Optional[tuple[np.ndarray, float]]:
         """(face box xyxy in frame pixels, detector score) or None."""
         x1, y1, x2, y2 = hint

@@ -52,13 +52,11 @@ class FaceMeshExpert(Expert):
 
     def process_one(self, crop: Crop) -> ExpertResult:
         pts = empty_points(468)
-        if crop.face_box is None or not np.isfinite(crop.face_box).all():
+        face = self._finder.locate(crop)
+        if face is None:
             return ExpertResult(pts)
         frame = crop.frame if crop.frame is not None else crop.image
-        found = self._finder(frame, crop.face_box)
-        if found is None:
-            return ExpertResult(pts)
-        x1, y1, x2, y2 = found[0]
+        x1, y1, x2, y2 = face
         cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * self.settings["face_scale"]
         for _ in range(self.settings["passes"]):
             lm, flag = self.run_roi(frame, cx, cy, side)

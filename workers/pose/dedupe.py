@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..quiet import nan_warnings_silenced
+
 
 def body_size(body: np.ndarray) -> np.ndarray:
     """(…, 33, 3) -> (…) diagonal of the box around the visible body points."""
     xy = np.where(body[..., 2:3] > 0, body[..., :2], np.nan)
-    with np.errstate(invalid="ignore"), _quiet():
+    with np.errstate(invalid="ignore"), nan_warnings_silenced():
         lo, hi = np.nanmin(xy, -2), np.nanmax(xy, -2)
     return np.linalg.norm(hi - lo, axis=-1)
 
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *a):
-        self._w.__exit__(*a)
 
 
 def drop_duplicates(points: np.ndarray, box_centres: np.ndarray, ratio: float) -> np.ndarray:
@@ -37,7 +29,7 @@ def drop_duplicates(points: np.ndarray, box_centres: np.ndarray, ratio: float) -
         for b in range(a + 1, M):
             both = (body[a, :, :, 2] > 0) & (body[b, :, :, 2] > 0)               # (T, 33)
             d = np.linalg.norm(body[a, :, :, :2] - body[b, :, :, :2], axis=-1)    # (T, 33)
-            with _quiet():
+            with nan_warnings_silenced():
                 mean_d = np.nanmean(np.where(both, d, np.nan), axis=1)
             ref = np.fmin(size[a], size[b])
             dup = (mean_d < ratio * ref) & ~dropped[a] & ~dropped[b]
