@@ -138,6 +138,8 @@ def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
     for name, l in s["layouts"].items():
         t.add_row(name, str(l["joints"]), str(l["clips"]), ", ".join(l["files"]), f"{l['bytes'] / 1e6:.2f}")
     out_console.print(t)
+    if s["report"]:
+        out_console.print(f"report: {s['report']}")
     if s["computed_last_build"]:
         out_console.print(f"last build computed per stage: {s['computed_last_build']} "
                           f"in {s['seconds_last_build']}s")

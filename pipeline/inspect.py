@@ -44,4 +44,6 @@ def summarize(out: Path) -> dict:
         "computed_last_build": record.get("computed", {}),
         "seconds_last_build": record.get("total_seconds"),
         "experts": record.get("experts", []),
+        "report": str(out / "report" / "index.html") if (out / "report" / "index.html").exists() else None,
+        "classes_file": str(out / "classes.json") if (out / "classes.json").exists() else None,
     }

@@ -234,6 +234,7 @@ def test_corrupt_inputs_are_failed_rows(tmp_path, samples):
     s = json.loads(CliRunner().invoke(app, ["inspect", str(out), "--json"]).output)
     assert s["status"] == {"ok": 1, "filtered": 0, "failed": 5}
     assert s["layouts"]["coco-17"]["clips"] == 1
+    assert s["report"].endswith("report/index.html") and s["classes_file"].endswith("classes.json")
 
 
 def test_dask_local_cluster_matches_in_process(tmp_path, samples):
