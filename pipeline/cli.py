@@ -111,6 +111,25 @@ def report(out: Path = typer.Argument(..., help="a build's --out folder")):
 
 
 @app.command()
+def show(out: Path = typer.Argument(..., help="a build's --out folder"),
+         clip_id: str = typer.Argument(..., help="a kept clip's id (see the manifest)"),
+         layout: str = typer.Option("ntu-x-118", "--layout", help="which layout's skeleton to draw"),
+         video: Optional[str] = typer.Option(None, "--video", help="video to draw on (default: the source; a "
+                                                                     "missing file gives a blank canvas)"),
+         save: Path = typer.Option(..., "--save", help="FILE.mp4 | FILE.gif | FILE.png (one frame)"),
+         three_d: bool = typer.Option(False, "--3d", help="plot keypoints_3d instead"),
+         width: Optional[int] = typer.Option(None, "--width", help="scale the output to this width")):
+    """Draw a clip's skeleton (edges and parts coloured) on its frames, or in 3D."""
+    from .show import show as run_show
+    try:
+        n = run_show(out, clip_id, layout, save, video, three_d, width)
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(f"wrote {save} ({n} frame{'s' if n != 1 else ''})")
+
+
+@app.command()
 def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
             as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")):
     """Summarise a build: clips by status, reasons, shards per layout."""

@@ -35,12 +35,26 @@ def _thumb(store: Store, row: dict) -> dict:
     return info
 
 
+def _viewer_gif(out: Path, row: dict) -> str | None:
+    """Viewer output for a kept clip (the skeleton on every frame), linked from its thumbnail."""
+    from .show import show
+    layouts = [p.name for p in sorted((out / "shards").glob("*/")) if any(p.glob("*.parquet"))]
+    if row["status"] != "ok" or not layouts:
+        return None
+    layout = THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]
+    rel = f"clips/{row['clip_id'].replace('/', '__')}.gif"
+    show(out, row["clip_id"], layout, out / "report" / rel, video=row["source_path"], width=320,
+         size=(row.get("height") or 0, row.get("width") or 0))
+    return rel
+
+
 def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path) -> dict:
     out = Path(out)
     classes = per_class(rows)
     build = whole_build(rows, stages)
     store = Store(cache_dir)
-    worst = {cls: [_thumb(store, r) for r in rs] for cls, rs in worst_clips(rows).items()}
+    worst = {cls: [_thumb(store, r) | {"viewer": _viewer_gif(out, r)} for r in rs]
+             for cls, rs in worst_clips(rows).items()}
     html = render(title=out.name, classes=classes, build=build, parts=PARTS, layout=THUMB_LAYOUT, worst=worst,
                   plots={"retention": plots.retention_bars(classes), "heatmap": plots.confidence_heatmap(classes)})
     quality = {"classes": classes, "build": build,

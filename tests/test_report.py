@@ -16,6 +16,12 @@ from pipeline.cli import app, set_dag
 from tests.conftest import VIDEOS, run_build
 
 set_dag(dagfile.DAG)
+
+
+def gif_seconds(path) -> float:
+    """Total duration (Pillow merges identical consecutive frames into one longer frame)."""
+    from PIL import Image, ImageSequence
+    return sum(f.info["duration"] for f in ImageSequence.Iterator(Image.open(path))) / 1000
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
@@ -45,6 +51,11 @@ def test_quality_json_and_page(built):
         img = cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR)
         assert img is not None and img.std() > 5                # decodes, not blank
     assert "http" not in html.replace("http-equiv", "")          # self-contained: nothing fetched
+    links = re.findall(r'<a href="(clips/[^"]+\.gif)">', html)
+    kept_worst = [t for ts in q["worst"].values() for t in ts if t["status"] == "ok"]
+    assert len(links) == len(kept_worst) > 0
+    for rel in links:                                            # viewer animations of the worst kept clips
+        assert gif_seconds(built / "report" / rel) == pytest.approx(30 / 30, abs=0.05)
 
 
 def test_renders_in_headless_chromium(built, tmp_path):

@@ -1,0 +1,61 @@
+"""`skelforge show`: the skeleton on the real frames (mp4 / gif / png), on a blank canvas, and in 3D."""
+import av
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import dagfile
+from pipeline.cli import app, set_dag
+from tests.conftest import NTU_CLIP, run_build, stage_videos
+
+set_dag(dagfile.DAG)
+
+
+def gif_seconds(path) -> float:
+    """Total duration (Pillow merges identical consecutive frames into one longer frame)."""
+    from PIL import Image, ImageSequence
+    return sum(f.info["duration"] for f in ImageSequence.Iterator(Image.open(path))) / 1000
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, samples):
+    root = tmp_path_factory.mktemp("view")
+    videos = stage_videos(root / "v", NTU_CLIP, names=["hug/clip.avi"])
+    out = root / "out"
+    run_build(videos, out, {"frames": {"max_frames": 24}, "layouts": ["ntu-x-118", "coco-17"]})
+    return out
+
+
+def show(*args):
+    return CliRunner().invoke(app, ["show", *map(str, args)])
+
+
+def test_video_outputs(built, tmp_path):
+    r = show(built, "hug/clip", "--save", tmp_path / "a.mp4", "--width", "640")
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "a.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 24 and frames[0].shape == (360, 640, 3)
+    assert show(built, "hug/clip", "--save", tmp_path / "a.gif", "--width", "320").exit_code == 0
+    assert gif_seconds(tmp_path / "a.gif") == pytest.approx(24 / 30, abs=0.05)
+
+
+def test_png_on_frame_and_blank_canvas(built, tmp_path):
+    assert show(built, "hug/clip", "--layout", "coco-17", "--save", tmp_path / "f.png").exit_code == 0
+    assert show(built, "hug/clip", "--layout", "coco-17", "--video", tmp_path / "none.avi",
+                "--save", tmp_path / "b.png").exit_code == 0
+    frame, blank = cv2.imread(str(tmp_path / "f.png")), cv2.imread(str(tmp_path / "b.png"))
+    assert frame.shape == blank.shape == (1080, 1920, 3)
+    drawn = (blank < 250).any(-1)                              # skeleton lines on white
+    assert 500 < drawn.sum() < 0.05 * drawn.size
+    green = (blank[..., 1] > blank[..., 2] + 40) & (blank[..., 1] > blank[..., 0] + 40)
+    assert green.sum() > 200                                   # body edges in the body colour
+
+
+def test_3d_and_errors(built, tmp_path):
+    assert show(built, "hug/clip", "--3d", "--save", tmp_path / "t.png").exit_code == 0
+    img = cv2.imread(str(tmp_path / "t.png"))
+    assert img is not None and img.std() > 10
+    assert show(built, "no/such", "--save", tmp_path / "x.png").exit_code == 2
+    assert show(built, "hug/clip", "--save", tmp_path / "x.avi").exit_code == 2

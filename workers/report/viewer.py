@@ -1,0 +1,138 @@
+"""The viewer: a clip's skeleton (a layout's edges, coloured by region, one shade per person) drawn on the
+original frames — or on a blank canvas when the video is absent — written as .mp4 (H.264 via PyAV), .gif
+(Pillow) or .png (one frame); `render_3d` plots keypoints_3d with matplotlib (.png one frame, .gif/.mp4 all); MediaPipe's world points are
+hip-centred per person, so people are drawn 1 m apart."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Optional
+
+import av
+import cv2
+import numpy as np
+
+from schemas.layouts import get_layout
+from workers.decode.resample import presentation_times, resample_indices
+from workers.decode.spool import decode_to_spool
+
+from .thumbs import COLOURS
+
+PERSON_SHADE = (1.0, 0.65, 0.45)
+
+
+def _regions(layout: str) -> dict[int, str]:
+    return {i: name for name, idx in get_layout(layout).regions.items() for i in idx}
+
+
+def draw_frame(img: np.ndarray, joints: np.ndarray, layout: str) -> np.ndarray:
+    """img RGB (H, W, 3); joints (M, V, 3+) in frame pixels (score last)."""
+    lay, region = get_layout(layout), _regions(layout)
+    out = img.copy()
+    t = max(1, int(round(max(img.shape[:2]) / 350)))
+    for m, person in enumerate(joints):
+        ok = person[:, -1] > 0
+        shade = PERSON_SHADE[m % len(PERSON_SHADE)]
+        for a, b in lay.edges:
+            if ok[a] and ok[b]:
+                colour = tuple(int(c * shade) for c in COLOURS[region[b]])
+                cv2.line(out, tuple(int(v) for v in person[a, :2]), tuple(int(v) for v in person[b, :2]), colour, t,
+                         cv2.LINE_AA)
+        for v in np.flatnonzero(ok):
+            cv2.circle(out, tuple(int(x) for x in person[v, :2]), t + 1, (255, 255, 255), -1, cv2.LINE_AA)
+    return out
+
+
+def frames_at_30fps(video: Optional[str], T: int, size: tuple[int, int], work: Path) -> Iterator[np.ndarray]:
+    """The clip's output frames (RGB) as the build saw them, or blank canvases of `size` (h, w)."""
+    if video and Path(video).exists():
+        times, end = presentation_times(video)
+        idx = resample_indices(times, end, 30, T)
+        spool, _ = decode_to_spool(video, idx, work / "viewer.u8")
+        if spool is not None:
+            try:
+                for k in range(len(spool)):
+                    yield np.ascontiguousarray(spool.frame(k))
+                return
+            finally:
+                spool.close()
+    h, w = size
+    for _ in range(T):
+        yield np.full((h, w, 3), 255, np.uint8)
+
+
+def write(frames: Iterator[np.ndarray], dest: Path, fps: int = 30, width: Optional[int] = None) -> int:
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    suffix = dest.suffix.lower()
+    n = 0
+    if suffix == ".png":
+        frames = list(frames)
+        img = frames[len(frames) // 2]
+        cv2.imwrite(str(dest), cv2.cvtColor(_resize(img, width), cv2.COLOR_RGB2BGR))
+        return 1
+    if suffix == ".gif":
+        from PIL import Image
+        imgs = [Image.fromarray(_resize(f, width)) for f in frames]
+        # GIF stores centiseconds: take each frame's duration from rounded cumulative times (30, 30, 40 ms, ...)
+        # so the animation keeps exactly `fps` on average instead of running 10% fast.
+        ends = np.round(np.arange(1, len(imgs) + 1) * 100 / fps) * 10
+        durations = np.diff(np.concatenate([[0], ends])).astype(int).tolist()
+        imgs[0].save(dest, save_all=True, append_images=imgs[1:], duration=durations, loop=0)
+        return len(imgs)
+    if suffix == ".mp4":
+        with av.open(str(dest), "w") as c:
+            s = None
+            for f in frames:
+                f = _resize(f, width)
+                f = f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2]          # H.264 needs even sizes
+                if s is None:
+                    s = c.add_stream("libx264", rate=fps)
+                    s.width, s.height, s.pix_fmt = f.shape[1], f.shape[0], "yuv420p"
+                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                    c.mux(p)
+                n += 1
+            for p in s.encode():
+                c.mux(p)
+        return n
+    raise ValueError(f"--save must end in .mp4, .gif or .png (got {dest.name})")
+
+
+def _resize(img: np.ndarray, width: Optional[int]) -> np.ndarray:
+    if not width or img.shape[1] <= width:
+        return img
+    return cv2.resize(img, (width, int(round(img.shape[0] * width / img.shape[1]))), interpolation=cv2.INTER_AREA)
+
+
+def render_3d(kp3d: np.ndarray, layout: str, frame_ids: list[int]) -> Iterator[np.ndarray]:
+    """kp3d (M, T, V, 4) metres -> RGB images of a 3D plot per requested frame (axes fixed over the clip)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    lay, region = get_layout(layout), _regions(layout)
+    kp3d = kp3d.copy()
+    kp3d[..., 0] += np.arange(kp3d.shape[0])[:, None, None] * 1.0    # world points are hip-centred per person:
+    ok_all = kp3d[..., 3] > 0                                         # space people 1 m apart along x
+    pts = kp3d[..., :3][ok_all]
+    lo, hi = (pts.min(0), pts.max(0)) if len(pts) else (np.full(3, -1.0), np.full(3, 1.0))
+    for k in frame_ids:
+        fig = plt.figure(figsize=(4, 4), dpi=80)
+        ax = fig.add_subplot(projection="3d")
+        for person in kp3d[:, k]:
+            ok = person[:, 3] > 0
+            for a, b in lay.edges:
+                if ok[a] and ok[b]:
+                    # MediaPipe world frame: y down -> plot -y up; z towards the camera -> depth axis
+                    ax.plot([person[a, 0], person[b, 0]], [person[a, 2], person[b, 2]], [-person[a, 1], -person[b, 1]],
+                            color=np.array(COLOURS[region[b]]) / 255, lw=2)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[2], hi[2])
+        ax.set_zlim(-hi[1], -lo[1])
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("z (m)")
+        ax.set_zlabel("-y (m)")
+        ax.set_title(f"frame {k}")
+        ax.view_init(elev=12, azim=-80)                                # near-front view, slightly from above
+        fig.canvas.draw()
+        img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        plt.close(fig)
+        yield img
