@@ -118,11 +118,12 @@ def show(out: Path = typer.Argument(..., help="a build's --out folder"),
                                                                      "missing file gives a blank canvas)"),
          save: Path = typer.Option(..., "--save", help="FILE.mp4 | FILE.gif | FILE.png (one frame)"),
          three_d: bool = typer.Option(False, "--3d", help="plot keypoints_3d instead"),
-         width: Optional[int] = typer.Option(None, "--width", help="scale the output to this width")):
+         width: Optional[int] = typer.Option(None, "--width", help="scale the output to this width"),
+         max_frames: Optional[int] = typer.Option(None, "--max-frames", help="only the first N frames")):
     """Draw a clip's skeleton (edges and parts coloured) on its frames, or in 3D."""
     from .show import show as run_show
     try:
-        n = run_show(out, clip_id, layout, save, video, three_d, width)
+        n = run_show(out, clip_id, layout, save, video, three_d, width, max_frames=max_frames)
     except (KeyError, ValueError, FileNotFoundError) as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True)
         raise typer.Exit(2)

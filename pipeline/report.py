@@ -16,6 +16,7 @@ from workers.report.thumbs import read_frame, thumbnail
 from .cache import Store, atomic_write_bytes
 
 THUMB_LAYOUT = "ntu-x-118"
+VIEWER_FRAMES = 60          # the report's viewer GIFs show each worst clip's first 2 s
 
 
 def _thumb(store: Store, row: dict) -> dict:
@@ -44,7 +45,7 @@ def _viewer_gif(out: Path, row: dict) -> str | None:
     layout = THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]
     rel = f"clips/{row['clip_id'].replace('/', '__')}.gif"
     show(out, row["clip_id"], layout, out / "report" / rel, video=row["source_path"], width=320,
-         size=(row.get("height") or 0, row.get("width") or 0))
+         size=(row.get("height") or 0, row.get("width") or 0), max_frames=VIEWER_FRAMES)
     return rel
 
 

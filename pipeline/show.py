@@ -21,15 +21,17 @@ def clip_row(out: Path, layout: str, clip_id: str) -> dict:
 
 
 def show(out: Path, clip_id: str, layout: str, save: Path, video: Optional[str] = None, three_d: bool = False,
-         width: Optional[int] = None, size: Optional[tuple[int, int]] = None) -> int:
-    """video / size (h, w) default to the manifest's source_path and frame size."""
+         width: Optional[int] = None, size: Optional[tuple[int, int]] = None, max_frames: Optional[int] = None
+         ) -> int:
+    """video / size (h, w) default to the manifest's source_path and frame size; max_frames keeps the start."""
     row = clip_row(out, layout, clip_id)
     kp = np.asarray(row["keypoints"], np.float32).reshape(row["keypoints_shape"])            # (M, T, V, 3)
+    kp = kp[:, :max_frames] if max_frames else kp
     M, T = kp.shape[:2]
     if three_d:
         if row["keypoints_3d"] is None:
             raise ValueError(f"clip {clip_id} has no 3D keypoints")
-        k3 = np.asarray(row["keypoints_3d"], np.float32).reshape(row["keypoints_3d_shape"])
+        k3 = np.asarray(row["keypoints_3d"], np.float32).reshape(row["keypoints_3d_shape"])[:, :T]
         ids = [T // 2] if Path(save).suffix.lower() == ".png" else list(range(T))
         return write(render_3d(k3, layout, ids), save, width=width)
     if video is None:

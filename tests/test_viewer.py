@@ -39,6 +39,8 @@ def test_video_outputs(built, tmp_path):
     assert len(frames) == 24 and frames[0].shape == (360, 640, 3)
     assert show(built, "hug/clip", "--save", tmp_path / "a.gif", "--width", "320").exit_code == 0
     assert gif_seconds(tmp_path / "a.gif") == pytest.approx(24 / 30, abs=0.05)
+    assert show(built, "hug/clip", "--save", tmp_path / "s.gif", "--max-frames", "9").exit_code == 0
+    assert gif_seconds(tmp_path / "s.gif") == pytest.approx(9 / 30, abs=0.05)
 
 
 def test_png_on_frame_and_blank_canvas(built, tmp_path):

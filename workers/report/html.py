@@ -29,8 +29,8 @@ Generated from the manifest and the stage cache (no recomputation).</p>
 <img alt="confidence heatmap" src="{{ plots.heatmap }}">
 <h2>Worst clips per class</h2>
 <p>Lowest mean body confidence among clips with a skeleton; {{ layout }} drawn on a source frame
-(green body, blue left hand, red right hand, yellow face). Kept clips link to the viewer's animation of the whole
-clip; draw any clip with <code>skelforge show OUT CLIP_ID --save FILE.mp4|.gif|.png [--3d]</code>.</p>
+(green body, blue left hand, red right hand, yellow face). Kept clips link to the viewer's animation of their
+first 2 s; draw any clip with <code>skelforge show OUT CLIP_ID --save FILE.mp4|.gif|.png [--3d]</code>.</p>
 {% for cls, clips in worst.items() %}<h3>{{ cls }}</h3><div class="thumbs">
 {% for t in clips %}<figure>{% if t.thumb %}{% if t.viewer %}<a href="{{ t.viewer }}">{% endif %}<img alt="{{ t.clip_id }}" src="{{ t.thumb }}">{% if t.viewer %}</a>{% endif %}{% endif %}
 <figcaption>{{ t.clip_id }} — {{ t.status }}{% if t.rule %} ({{ t.rule }}){% endif %}, confidence {{ fmt(t.confidence) }},
