@@ -82,3 +82,10 @@ def test_report_command_regenerates_without_recomputing(built):
     assert page.exists()
     assert {p: p.stat().st_mtime_ns for p in (built / ".cache").rglob("*.npz")} == before
     assert CliRunner().invoke(app, ["report", str(built / "nope")]).exit_code == 2
+
+
+def test_provenance_shares_sum_to_one_per_part():
+    from workers.report.summary import provenance_means
+    m = provenance_means([{"face": {"holistic": 1.0}}, {"face": {"holistic": 0.4, "interpolated": 0.6}},
+                          {"body": {"pose": 1.0}}])
+    assert m == {"body/pose": 1.0, "face/holistic": 0.7, "face/interpolated": 0.3}

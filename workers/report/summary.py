@@ -24,11 +24,7 @@ def per_class(rows: list[dict]) -> list[dict]:
         kept = [r for r in rs if r["status"] == "ok"]
         scored = [r for r in rs if r.get("quality")]
         parts = {p: _mean([json.loads(r["quality"])[p]["confidence"] for r in scored]) for p in PARTS}
-        prov = defaultdict(list)
-        for r in kept:
-            for part, shares in json.loads(r.get("provenance") or "{}").items():
-                for expert, share in shares.items():
-                    prov[f"{part}/{expert}"].append(share)
+        prov = provenance_means([json.loads(r.get("provenance") or "{}") for r in kept])
         out.append({
             "class": name, "label": rs[0]["label"], "clips": len(rs), "kept": status.get("ok", 0),
             "filtered": status.get("filtered", 0), "failed": status.get("failed", 0),
@@ -37,9 +33,20 @@ def per_class(rows: list[dict]) -> list[dict]:
                                     if r["status"] != "ok")),
             "detection_rate": _mean([r.get("actors_ratio") for r in scored]),
             "confidence": parts,
-            "provenance": {k: round(float(np.mean(v)), 4) for k, v in sorted(prov.items())},
+            "provenance": prov,
             "mean_frames": _mean([r["n_frames"] for r in kept]),
         })
+    return out
+
+
+def provenance_means(clips: list[dict]) -> dict[str, float]:
+    """Mean share of each part/source over the clips that have the part (a source absent from a clip's part
+    counts 0 there), so each part's shares sum to 1."""
+    out = {}
+    for part in sorted({p for c in clips for p in c}):
+        having = [c[part] for c in clips if part in c]
+        for src in sorted({k for shares in having for k in shares}):
+            out[f"{part}/{src}"] = round(float(np.mean([shares.get(src, 0.0) for shares in having])), 4)
     return out
 
 
