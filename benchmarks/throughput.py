@@ -93,11 +93,16 @@ def main() -> None:
         "pipeline_person_frames_per_s": round(person_frames / pipe_s, 2),
         "bare_person_frames_per_s": round(bare_posed / bare_s, 2),
         "counts": record["counts"],
+        "pipeline_clip_stage_seconds": record["clip_seconds"],
+        "pipeline_dataset_stage_seconds": {k: v["seconds"] for k, v in record["dataset_stages"].items()},
     }
+    fig["ratio_fps_clip_stages"] = round((pipe_frames / fig["pipeline_clip_stage_seconds"]) / (bare_frames / bare_s), 3)
     print(json.dumps(fig, indent=1))
     print(f"\nbare loop : {fig['bare_fps']:.2f} frames/s ({bare_frames} frames, {bare_s:.1f}s)")
     print(f"pipeline  : {fig['pipeline_fps']:.2f} frames/s ({pipe_frames} frames, {pipe_s:.1f}s)")
     print(f"ratio     : {fig['ratio_fps']:.2f} (pipeline / bare, frames/s)")
+    print(f"            {fig['ratio_fps_clip_stages']:.2f} counting only the per-clip stages "
+          f"({fig['pipeline_clip_stage_seconds']:.1f}s); dataset stages: {fig['pipeline_dataset_stage_seconds']}")
     print(f"persons   : pipeline {fig['pipeline_person_frames_per_s']:.2f} person-frames/s, "
           f"bare {fig['bare_person_frames_per_s']:.2f}")
     if a.json:
