@@ -48,11 +48,16 @@ def _best_hand_to_left(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def predict(inst: Instance, experts: dict, listed: dict) -> dict[str, np.ndarray]:
+def instance_crop(inst: Instance) -> Crop:
+    """The crop an expert gets for a ground-truth instance, as the pipeline would cut it."""
     img = cv2.cvtColor(cv2.imread(str(inst.image)), cv2.COLOR_BGR2RGB)
     cx, cy, side = inst.crop_box
-    c, x0, y0, s = square_crop(img, cx, cy, side)
-    crop = Crop(c, x0, y0, 1.0, inst.hint, img)
+    c, x0, y0, _ = square_crop(img, cx, cy, side)
+    return Crop(c, x0, y0, 1.0, inst.hint, img)
+
+
+def predict(inst: Instance, experts: dict, listed: dict) -> dict[str, np.ndarray]:
+    crop = instance_crop(inst)
     preds = {}
     for name, e in experts.items():
         p = to_canonical(e.native, e.process([crop])[0].points)
@@ -148,10 +153,7 @@ def handedness(gt_root: Path, cfg) -> list[dict]:
         e = models.expert(name, settings_json(cfg, name))
         right = found = 0
         for inst in insts:
-            img = cv2.cvtColor(cv2.imread(str(inst.image)), cv2.COLOR_BGR2RGB)
-            cx, cy, side = inst.crop_box
-            c, x0, y0, _ = square_crop(img, cx, cy, side)
-            p = to_canonical(e.native, e.process([Crop(c, x0, y0, 1.0, inst.hint, img)])[0].points)
+            p = to_canonical(e.native, e.process([instance_crop(inst)])[0].points)
             sl, sr = p[_slice("left_hand"), 2].max(), p[_slice("right_hand"), 2].max()
             if max(sl, sr) > 0:
                 found += 1

@@ -39,9 +39,11 @@ def expert_version(name: str, settings_json: str) -> dict:
 @lru_cache(maxsize=None)
 def detector_hash(name: str, weights: str | None) -> str:
     """sha256 of the detector's model file: MediaPipe's bundled pose_detection.tflite or the user's weights."""
-    from .detect.blazepose import file_sha256, model_path
-    path = model_path() if name == "blazepose" else weights
     import os
+
+    from .detect.blazepose import model_path
+    from .experts.base import sha256_files
+    path = model_path() if name == "blazepose" else weights
     if not path or not os.path.exists(path):
         raise FileNotFoundError(f"detect.weights: {path} does not exist")
-    return file_sha256(path)
+    return sha256_files([path])

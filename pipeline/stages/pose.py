@@ -49,7 +49,7 @@ def expert_key(cfg, name: str, keys: dict) -> str:
 
 
 def run(ctx, inputs) -> Artifact:
-    cfg, p = ctx.cfg, ctx.cfg.pose
+    cfg = ctx.cfg
     names = list(used_experts(cfg))
     keys = {n: expert_key(cfg, n, ctx.keys) for n in names}
     todo = [n for n in names if not ctx.store.has(f"pose.{n}", keys[n])]

@@ -20,9 +20,7 @@ weighted NMS on the face boxes:
 """
 from __future__ import annotations
 
-import hashlib
 import os
-from functools import cached_property
 
 import cv2
 import numpy as np
@@ -38,14 +36,6 @@ DET_COLS = 9
 def model_path() -> str:
     import mediapipe
     return os.path.join(os.path.dirname(mediapipe.__file__), "modules", "pose_detection", "pose_detection.tflite")
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _anchors() -> np.ndarray:
@@ -86,10 +76,6 @@ class BlazePoseDetector:
         self._out_raw = next(o["index"] for o in outs if o["shape"][-1] == 12)
         self._out_score = next(o["index"] for o in outs if o["shape"][-1] == 1)
         self._anchors = _anchors()
-
-    @cached_property
-    def weights_hash(self) -> str:
-        return file_sha256(model_path())
 
     def _run_view(self, img: np.ndarray) -> np.ndarray:
         """Raw detections (N, 9) in `img` pixels, before NMS."""

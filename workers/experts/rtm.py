@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 
 import numpy as np
 
@@ -68,7 +67,3 @@ class RTMWExpert(_RTMBase):
     native = "coco-wholebody-133"
     defaults = {**_RTMBase.defaults, "input_size": [288, 384]}
     n_points = 133
-
-
-def onnx_exists(path) -> bool:
-    return bool(path) and os.path.exists(path)

@@ -15,8 +15,7 @@ from schemas.layouts import get_layout
 from workers.decode.resample import presentation_times, resample_indices
 from workers.decode.spool import decode_to_spool
 
-from .thumbs import COLOURS
-
+COLOURS = {"body": (46, 125, 50), "left_hand": (21, 101, 192), "right_hand": (198, 40, 40), "face": (249, 168, 37)}
 PERSON_SHADE = (1.0, 0.65, 0.45)
 
 
