@@ -54,6 +54,9 @@ def eval_experts(
     gt: Path = typer.Option(..., "--gt", help="ground-truth folder (COCO-format files, e.g. ../shared/samples/gt)"),
     out: Path = typer.Option(..., "--out", help="where eval.json and eval.md go"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config: its experts: lists are evaluated"),
+    calibrate_on: str = typer.Option("", "--calibrate-on", help="comma-separated ground-truth datasets (e.g. "
+                                     "wflw,onehand10k) to fit refine.expert_weights on; written to "
+                                     "OUT/expert_weights.yaml and scored as 'fusion, calibrated' on the rest"),
 ):
     """Score every configured expert, and their fusion, on real ground truth (PCK, NME) per part."""
     from schemas.config import ConfigError, load_config
@@ -69,10 +72,17 @@ def eval_experts(
     if not gt.is_dir():
         console.print(f"[red]error:[/red] --gt {gt} is not a directory", soft_wrap=True)
         raise typer.Exit(2)
-    result = evaluate(gt, cfg)
+    try:
+        result = evaluate(gt, cfg, tuple(d for d in calibrate_on.split(",") if d))
+    except ValueError as e:
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(2)
     write(result, out)
     print(markdown(result))
     console.print(f"{result['instances']} ground-truth instances; written to {out}/eval.json and eval.md")
+    if "calibration" in result:
+        console.print(f"calibrated weights (on {', '.join(result['calibration']['on'])}): "
+                      f"{out}/expert_weights.yaml — add them to a build config's refine: section")
 
 
 @app.command()

@@ -111,6 +111,20 @@ class RefineConfig(_Section):
     savgol_window: int = Field(7, ge=3)
     savgol_order: int = Field(2, ge=1)
     min_frame_confidence: float = Field(0.06, ge=0, le=1)
+    expert_weights: dict[str, dict[Literal["body", "hands", "face"], float]] = Field(
+        default_factory=dict, description="reliability per expert and part multiplying its scores in fusion "
+        "(1 when absent); fit them on held-out ground truth with `skelforge eval-experts --calibrate-on`")
+
+    @field_validator("expert_weights")
+    @classmethod
+    def _weights_known(cls, v):
+        unknown = [k for k in v if k not in EXPERT_PARTS]
+        if unknown:
+            raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
+        bad = [f"{k}.{p}={w}" for k, parts in v.items() for p, w in parts.items() if not 0 < w <= 1]
+        if bad:
+            raise ValueError(f"weights must be in (0, 1]: {bad}")
+        return v
 
 
 class FilterConfig(_Section):

@@ -63,3 +63,11 @@ COCO_WHOLEBODY_133 = _register(NativeLayout(
     tuple((("body", b), (i,)) for i, b in enumerate(COCO17_TO_BODY))
     + tuple((("body", b), (17 + i,)) for i, b in enumerate(WB_FEET_TO_BODY))
     + tuple(_direct("face", 68, 23)) + tuple(_direct("left_hand", 21, 91)) + tuple(_direct("right_hand", 21, 112))))
+
+# WFLW's 98 face points (ground truth for eval-experts) -> iBUG-68: every second contour point, the upper
+# eyebrow arcs, nose, six of the eight points around each eye (corners + the two upper/lower ones that the
+# 68-point scheme uses) and the 20 mouth points.
+WFLW98_TO_IBUG68 = (list(range(0, 33, 2)) + [33, 34, 35, 36, 37, 42, 43, 44, 45, 46] + list(range(51, 60))
+                    + [60, 61, 63, 64, 65, 67, 68, 69, 71, 72, 73, 75] + list(range(76, 96)))
+assert len(WFLW98_TO_IBUG68) == 68
+WFLW_98 = _register(NativeLayout("wflw-98", 98, tuple((("face", i), (w,)) for i, w in enumerate(WFLW98_TO_IBUG68))))

@@ -46,6 +46,15 @@ def test_unknown_expert_setting_fails_before_compute(tmp_path):
     assert r.exit_code == 2 and "expert_settings.dlib68" in r.output and "upsample" in r.output
 
 
+def test_expert_weights_are_checked(tmp_path):
+    for bad, words in (({"yolo": {"face": 0.5}}, ("refine.expert_weights", "yolo")),
+                       ({"dlib68": {"face": 1.5}}, ("refine.expert_weights", "(0, 1]")),
+                       ({"dlib68": {"feet": 0.5}}, ("refine.expert_weights.dlib68.feet",))):
+        with pytest.raises(ConfigError) as e:
+            load_config(write_config(tmp_path / "c.yaml", {"refine": {"expert_weights": bad}}))
+        assert all(w in str(e.value) for w in words), str(e.value)
+
+
 def _build(args):
     return runner.invoke(app, ["build", *args, "--workers", "0"])
 

@@ -116,6 +116,34 @@ def test_eval_experts_cli(tmp_path, samples):
     assert (tmp_path / "eval.md").read_text().startswith("| metric |")
 
 
+def test_calibration_on_held_out_ground_truth(tmp_path, samples):
+    """--calibrate-on wflw fits face weights on WFLW's 4 faces (real ground truth) and scores the calibrated
+    fusion on 300W, which it never saw: the most accurate WFLW expert keeps weight 1, the written fragment is a
+    valid build config, and on held-out 300W the calibrated fusion is at least as good as the uncalibrated one."""
+    import yaml
+
+    from schemas.config import BuildConfig
+    cfg = ROOT / "configs" / "experts-offline.yaml"
+    r = CliRunner().invoke(app, ["eval-experts", "--gt", str(SAMPLES / "gt"), "--out", str(tmp_path), "--config",
+                                 str(cfg), "--calibrate-on", "wflw"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "eval.json").read_text())
+    cal = res["calibration"]
+    errors = cal["errors"]["face"]
+    best = min((e, n) for n, e in errors.items() if n != "points")[1]
+    assert cal["weights"][best]["face"] == 1.0
+    assert all(0 < w["face"] < 1 for n, w in cal["weights"].items() if n != best)
+    frag = yaml.safe_load((tmp_path / "expert_weights.yaml").read_text())
+    assert BuildConfig.model_validate(frag).refine.expert_weights == cal["weights"]
+    rows = {(t["metric"], t["method"]): t["value"] for t in res["table"]}
+    for metric in ("face NME-51 · 300w", "face NME-68 · 300w", "face NME-51 · 300w, points every method predicted"):
+        assert rows[(metric, "fusion, calibrated")] <= rows[(metric, "fusion")]
+    assert ("face NME-51 · wflw (calibration set)", "fusion, calibrated") in rows
+    r = CliRunner().invoke(app, ["eval-experts", "--gt", str(SAMPLES / "gt"), "--out", str(tmp_path / "x"),
+                                 "--config", str(cfg), "--calibrate-on", "nope"])
+    assert r.exit_code == 2 and "no ground truth named ['nope']" in r.output
+
+
 def test_eval_experts_bad_config(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", {"experts": {"hands": ["dlib68"]}})
     r = CliRunner().invoke(app, ["eval-experts", "--gt", str(SAMPLES / "gt"), "--out", str(tmp_path / "o"),

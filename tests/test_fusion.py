@@ -156,3 +156,35 @@ def test_same_model_experts_are_one_voter():
     assert (fuse(X, S, p, LIMBS).provenance[0, 0, 9] in (0, 1))
     fam = np.array([[0] * 17, [0] * 17, [1] * 17])
     assert fuse(X, S, p, LIMBS, families=fam).provenance[0, 0, 9] == 2
+
+
+def test_reliability_decides_between_equally_scored_experts():
+    """Two independent experts disagree with equal scores: the one calibrated as more reliable is chosen, and
+    the output confidence is built from that expert's own score (reliability is a weight, not a new score):
+    0.7 x (0.5 + 0.5 x agreement 0) = 0.35, whichever expert won."""
+    X = np.zeros((2, 1, 1, 17, 2))
+    X[..., 5:, 1] = np.arange(12) * 20.0
+    X[1, ..., 0] = 40.0
+    S = np.full((2, 1, 1, 17), 0.7)
+    p = FusionParams(smoothing="none", max_gap=0)
+    for better in (0, 1):
+        r = np.full((2, 17), 0.5)
+        r[better] = 1.0
+        f = fuse(X, S, p, LIMBS, reliability=r)
+        assert (f.provenance[0, 0] == better).all()
+        np.testing.assert_allclose(f.points[0, 0, :, :2], X[better, 0, 0], atol=1e-9)
+        np.testing.assert_allclose(f.points[0, 0, :, 2], 0.35, atol=2e-3)       # agreement ~0, not exactly
+
+
+def test_consensus_counts_one_family_once():
+    """Three near candidates, two from one network: the family's weight is shared, so the mean lies halfway
+    between the family's mean and the independent expert, not two-thirds of the way to the family."""
+    X = np.zeros((3, 1, 1, 17, 2))
+    X[..., 5:, 1] = np.arange(12) * 20.0
+    X[2, ..., 0] = 3.0                                   # within the consensus radius
+    S = np.ones((3, 1, 1, 17))
+    fam = np.array([[0] * 17, [0] * 17, [1] * 17])
+    f = fuse(X, S, FusionParams(smoothing="none", max_gap=0, consensus_radius=0.5), LIMBS, families=fam)
+    np.testing.assert_allclose(f.points[0, 0, :, 0], 1.5, atol=1e-9)
+    f = fuse(X, S, FusionParams(smoothing="none", max_gap=0, consensus_radius=0.5), LIMBS)
+    np.testing.assert_allclose(f.points[0, 0, :, 0], 1.0, atol=1e-9)

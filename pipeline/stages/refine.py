@@ -5,7 +5,7 @@ outputs:   arrays: points (M, T, 145, 3) canonical x, y, confidence; provenance 
            meta.experts, -1 none, -2 interpolated; frame_confidence (M, T) (SSTA-PRS); world (M, T, 33, 4)
            from the first listed body expert with metric 3D;
            meta: experts (provenance order), provenance shares per part, fusion stats
-params:    refine.*, experts, frames.fps
+params:    refine.* (incl. expert_weights: calibrated reliability), experts, frames.fps
 resources: 1 CPU, vectorised (well under a second per clip)
 filtered:  nothing left after fusion
 """
@@ -28,6 +28,22 @@ def part_slice(part: str) -> slice:
 
 
 PART_GROUPS = [np.arange(source_offset(p), source_offset(p) + n) for p, n in SOURCE_PARTS.items()]
+
+
+def fusion_params(cfg, **overrides) -> FusionParams:
+    own = {k: v for k, v in cfg.refine.model_dump().items() if k not in ("swap_repair", "expert_weights")}
+    return FusionParams(**{**own, "fps": float(cfg.frames.fps), **overrides})
+
+
+def reliability(names: list[str], weights: dict) -> np.ndarray:
+    """(E, V) score multipliers from `refine.expert_weights` ({expert: {body|hands|face: w}}), 1 where absent."""
+    from schemas.experts import PART_GROUPS as CONFIG_PARTS
+    r = np.ones((len(names), sum(SOURCE_PARTS.values())))
+    for e, n in enumerate(names):
+        for group, w in weights.get(n, {}).items():
+            for part in CONFIG_PARTS[group]:
+                r[e, part_slice(part)] = w
+    return r
 
 
 def family_ids(names: list[str]) -> np.ndarray:
@@ -53,11 +69,10 @@ def run(ctx, inputs) -> Artifact:
             sl = part_slice(part)
             X[e, :, :, sl] = pts[:, :, sl, :2]
             S[e, :, :, sl] = pts[:, :, sl, 2]
-    params = FusionParams(**{k: v for k, v in cfg.refine.model_dump().items() if k != "swap_repair"},
-                          fps=float(cfg.frames.fps))
-    fused = fuse(X, S, params, scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
+    fused = fuse(X, S, fusion_params(cfg), scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
                  swap_groups=BODY_SWAP_GROUPS if cfg.refine.swap_repair else [],
-                 limb_joints=np.array(BODY_LIMBS), part_groups=PART_GROUPS, families=family_ids(names))
+                 limb_joints=np.array(BODY_LIMBS), part_groups=PART_GROUPS, families=family_ids(names),
+                 reliability=reliability(names, cfg.refine.expert_weights))
     arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence}
     world = _world(subs, [n for n in names if "body" in listed[n]], (M, T))
     if world is not None:

@@ -65,7 +65,7 @@ def load(gt_root: Path) -> list[Instance]:
     out: list[Instance] = []
     loaders = [("coco/test_coco.json", _coco), ("coco/test_coco_wholebody.json", _wholebody),
                ("freihand/test_freihand.json", _hands_only), ("onehand10k/test_onehand10k.json", _hands_only),
-               ("300w/test_300w.json", _faces_68)]
+               ("300w/test_300w.json", _faces_68), ("wflw/test_wflw.json", _faces_wflw)]
     for rel, fn in loaders:
         p = gt_root / rel
         if p.exists():
@@ -129,12 +129,17 @@ def _hands_only(name, d, images):
     return out
 
 
-def _faces_68(name, d, images):
+def _faces_68(name, d, images, native="ibug-68", n=68):
     out = []
     fo = source_offset("face")
     for a in d["annotations"]:
-        gt = _canon("ibug-68", a["keypoints"], 68)
+        gt = _canon(native, a["keypoints"], n)
         x, y, w, h = a["bbox"]
         out.append(Instance(name, "face", images[a["image_id"]], _square(x, y + h * 0.6, w, h, 3.0),
                             _hint_from_face(x, y, w, h), gt, {"interocular": interocular(gt[fo:fo + 68])}))
     return out
+
+
+def _faces_wflw(name, d, images):
+    """WFLW's 98 points, scored on the 68 iBUG points they contain (schemas.natives.WFLW98_TO_IBUG68)."""
+    return _faces_68(name, d, images, native="wflw-98", n=98)

@@ -5,9 +5,10 @@ any joint set (body, hands, face), vectorised (../shared/notes/refinement.md).
      (`part_groups`: body, each hand, face — half a hand apart is not agreement on a finger), motion and
      smoothing use body size (a hand moves with its arm);
   2. agreement between experts + temporal continuity choose one candidate per joint and frame (Viterbi);
-  3. the refined point is the score-weighted mean of the candidates within `consensus_radius` of the chosen
-     one; provenance = the chosen expert; joint confidence = its score x (0.5 + 0.5 x agreement) when other
-     experts were there to agree, its score alone otherwise;
+  3. the refined point is the weighted mean of the candidates within `consensus_radius` of the chosen one
+     (weight = score x reliability, shared among the near candidates of one model family: experts running the
+     same network are one observation); provenance = the chosen expert; joint confidence = its score x
+     (0.5 + 0.5 x agreement) when other experts were there to agree, its score alone otherwise;
   4. outliers by bone-length consistency are removed; left/right swaps repaired;
   5. gaps of <= max_gap frames interpolated (provenance INTERPOLATED, confidence = 0.5 x min of the ends);
   6. temporal smoothing (One-Euro or Savitzky-Golay);
@@ -59,7 +60,8 @@ class Fused:
 
 def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray,
          bones: np.ndarray = np.zeros((0, 2), int), swap_groups: list = (), limb_joints: np.ndarray | None = None,
-         part_groups: list | None = None, families: np.ndarray | None = None) -> Fused:
+         part_groups: list | None = None, families: np.ndarray | None = None,
+         reliability: np.ndarray | None = None) -> Fused:
     """X (E, M, T, V, 2) candidate positions, S (E, M, T, V) scores (0 = missing). scale_joints: the joints
     whose extent is the body size; part_groups: joint index arrays measured in their own size for agreement
     (joints in no group use body size); families: (E, V) model-family ids — agreement between experts of one
@@ -67,6 +69,9 @@ def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray
     E, M, T, V = S.shape
     S = np.where(np.isfinite(X).all(-1), S, 0.0)
     valid = S > 0
+    S_raw = S
+    if reliability is not None:
+        S = S * np.asarray(reliability, dtype=np.float64)[:, None, None, :]
     scale = person_scale(X, S, scale_joints)                                  # (M, T) body size
     Xn = X / scale[None, :, :, None, None]
     part_scale = np.repeat(scale[..., None], V, axis=-1)                      # (M, T, V)
@@ -87,8 +92,12 @@ def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray
     d_sel = np.take_along_axis(D, sel[None, None], 1)[:, 0]                    # (E, M, T, V): each e to chosen
     near = valid & (np.nan_to_num(d_sel, nan=np.inf) <= p.consensus_radius)
     w = np.where(near, S, 0.0)
+    if families is not None:                                                  # one family = one observation
+        fam = families[:, None, None, :]
+        n_fam = (near[None] & (fam[:, None] == fam[None])).sum(1)             # (E, M, T, V) near members
+        w = w / np.maximum(n_fam, 1)
     P = (np.nan_to_num(X) * w[..., None]).sum(0) / np.maximum(w.sum(0), EPS)[..., None]
-    s_sel = np.take_along_axis(S, sel[None], 0)[0]
+    s_sel = np.take_along_axis(S_raw, sel[None], 0)[0]
     a_sel = np.take_along_axis(agree, sel[None], 0)[0]
     others = valid.sum(0) > 1
     conf = np.where(others, s_sel * (0.5 + 0.5 * a_sel), s_sel)
