@@ -6,9 +6,10 @@ Per clip (one Dask task each, stages cached one by one):
     -> filter (named rules) -> convert (layouts)
 Over the dataset, after every clip:
     labels (merge map, dense ids, splits) -> shards (Parquet per layout) -> report (per-class quality)
+    -> train (when train.enabled: an action model on the shards, on a GPU worker when the cluster has one)
 """
 from pipeline.dag import Dag
-from pipeline.stages import convert, detect, filter, frames, labels, pose, probe, quality, refine, report, shards
+from pipeline.stages import convert, detect, filter, frames, labels, pose, probe, quality, refine, report, shards, train
 
 DAG = Dag([
     # stage          needs
@@ -23,6 +24,7 @@ DAG = Dag([
     (labels.STAGE,   ["convert"]),
     (shards.STAGE,   ["labels"]),
     (report.STAGE,   ["shards"]),
+    (train.STAGE,    ["shards"]),
 ])
 
 

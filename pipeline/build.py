@@ -37,6 +37,7 @@ class DatasetContext:
     experts: list
     fused_experts: list
     stage_order: list
+    scheduler: Optional[str] = None
 
 
 def check_out_dir(out: Path) -> None:
@@ -54,6 +55,20 @@ def _version(pkg: str) -> str:
         return version(pkg)
     except PackageNotFoundError:
         return "not installed"
+
+
+def check_train(cfg: BuildConfig) -> None:
+    """train.enabled: the layout and regions it names must be ones this build writes."""
+    tc = cfg.train
+    if not tc.enabled:
+        return
+    layout = tc.layout or sorted(cfg.layouts)[0]
+    if layout not in cfg.layouts:
+        raise BuildError(f"train.layout {layout!r} is not built (layouts: {list(cfg.layouts)})")
+    from schemas.layouts import get_layout
+    missing = [r for r in tc.regions or () if r not in get_layout(layout).regions]
+    if missing:
+        raise BuildError(f"train.regions {missing}: {layout} has {list(get_layout(layout).regions)}")
 
 
 def experts_record(cfg: BuildConfig) -> list[dict]:
@@ -110,6 +125,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         except LabelMapError as e:
             raise BuildError(str(e)) from None
     check_out_dir(out)
+    check_train(cfg)
     experts = experts_record(cfg)
     cache_dir = Path(cfg.cache.dir or out / ".cache")
     scratch = Path(cfg.cache.scratch or tempfile.gettempdir()) / f"skelforge-{os.getpid()}"
@@ -142,7 +158,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
             continue
         t1 = time.time()
         fused = list(used_experts(cfg))
-        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused, dag.order), results)
+        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused, dag.order, scheduler), results)
         info["seconds"] = round(time.time() - t1, 3)
         dataset_info[node.stage.name] = info
 

@@ -173,3 +173,6 @@ def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
     if s["computed_last_build"]:
         out_console.print(f"last build computed per stage: {s['computed_last_build']} "
                           f"in {s['seconds_last_build']}s")
+
+
+from . import cli_train  # noqa: E402,F401  (registers train, bench, compare)

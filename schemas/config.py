@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .experts import EXPERT_PARTS
+from .train import TrainConfig
 
 
 class _Section(BaseModel):
@@ -192,6 +193,7 @@ class BuildConfig(_Section):
     layouts: tuple[str, ...] = LAYOUT_NAMES
     shards: ShardsConfig = ShardsConfig()
     cache: CacheConfig = CacheConfig()
+    train: TrainConfig = TrainConfig()
 
     @field_validator("layouts")
     @classmethod

@@ -111,3 +111,25 @@ def chain(indices: list[int], closed: bool = False) -> list[tuple[int, int]]:
     if closed:
         out.append((indices[-1], indices[0]))
     return out
+
+
+def restrict(layout: Layout, regions: tuple[str, ...], name: str | None = None) -> tuple[Layout, tuple[int, ...]]:
+    """The sub-layout made of `regions` (e.g. NTU-X 118 -> body 25, body + hands 67) and the kept joint indices
+    into `layout`, in its order. Edges, parts and regions are re-indexed; edges to dropped joints go."""
+    unknown = [r for r in regions if r not in layout.regions]
+    if unknown:
+        raise KeyError(f"{layout.name} has no region(s) {unknown}; it has {list(layout.regions)}")
+    keep = tuple(sorted({j for r in regions for j in layout.regions[r]}))
+    if layout.center not in keep:
+        raise ValueError(f"{layout.name}: the regions {list(regions)} drop the centre joint")
+    new = {old: i for i, old in enumerate(keep)}
+
+    def remap(groups: dict) -> dict:
+        out = {k: tuple(new[j] for j in v if j in new) for k, v in groups.items()}
+        return {k: v for k, v in out.items() if v}
+
+    sub = Layout(name or f"{layout.name}[{'+'.join(regions)}]", tuple(layout.joints[j] for j in keep),
+                 tuple((new[a], new[b]) for a, b in layout.edges if a in new and b in new),
+                 remap(layout.parts), remap(layout.regions), new[layout.center],
+                 f"{layout.description} (regions: {', '.join(regions)})", layout.edge_notes, dict(layout.extra))
+    return sub, keep
