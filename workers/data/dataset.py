@@ -5,12 +5,14 @@
 - `normalize`: "none" (frame pixels), "screen" (x / width, y / height from the manifest, centred to [-1, 1]),
   "center" (per person and clip: minus the mean of its valid joints, divided by the larger side of their box);
 - missing joints are 0 with score 0 (the `score` channel tells them apart);
+- `joints`: keep only these joint indices, *before* normalising (a body-only view of NTU-X 118 is centred and
+  scaled by the body alone, so nothing of the dropped joints leaks in);
 - files are opened lazily in each worker process, so it works with `DataLoader(num_workers > 0)`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -21,7 +23,8 @@ from ..quiet import nan_warnings_silenced
 
 class ShardDataset:
     def __init__(self, out: Path, layout: str, split: Optional[str] = None, length: int = 64, max_persons: int = 2,
-                 normalize: str = "center", channels: tuple[str, ...] = ("x", "y", "score")):
+                 normalize: str = "center", channels: tuple[str, ...] = ("x", "y", "score"),
+                 joints: Optional[Sequence[int]] = None):
         if normalize not in ("none", "screen", "center"):
             raise ValueError("normalize must be none, screen or center")
         self.files = [f for f in layout_files(out, layout) if split is None or f.name.startswith(f"{split}-")]
@@ -29,6 +32,7 @@ class ShardDataset:
             raise FileNotFoundError(f"no {layout} shards for split {split!r} in {out}")
         self.length, self.max_persons, self.normalize = length, max_persons, normalize
         self.channels = [("x", "y", "score").index(c) for c in channels]
+        self.joints = None if joints is None else np.asarray(joints, dtype=np.int64)
         self.sizes = frame_sizes(out)
         self.index: list[tuple[int, int, int]] = []          # (file, row group, row within group)
         self.labels: list[int] = []
@@ -62,6 +66,8 @@ class ShardDataset:
     def array(self, i: int) -> np.ndarray:
         row = self._row(i)
         kp = np.asarray(row["keypoints"], np.float32).reshape(row["keypoints_shape"])        # (M, T, V, 3)
+        if self.joints is not None:
+            kp = kp[:, :, self.joints]
         M, T = kp.shape[:2]
         idx = np.linspace(0, T - 1, self.length).round().astype(int) if T > 0 else np.zeros(self.length, int)
         kp = kp[:, idx]
