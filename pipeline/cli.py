@@ -47,6 +47,11 @@ def build(
     c = record["counts"]
     console.print(f"done in {record['total_seconds']:.1f}s: ok={c['ok']} filtered={c['filtered']} "
                   f"failed={c['failed']}; computed per stage: {record['computed']}")
+    t = record["dataset_stages"].get("train", {})
+    if t.get("status") == "failed":
+        console.print(f"[yellow]train stage failed:[/yellow] {t['reason']}", soft_wrap=True)
+    elif t.get("run"):
+        console.print(f"train: {t['run']} (top-1 {t.get('top1')})")
 
 
 @app.command("eval-experts")

@@ -4,7 +4,7 @@ finger motion; it exercises the ablation machinery honestly.
 
 Every clip: one person in the NTU-X 118 layout, pixel coordinates. The body (25 joints) sways and drifts with
 random phases from the same distribution in every class; the face is still apart from noise. The class is
-*only* which finger of the right hand flexes rhythmically (index, middle, ring or pinky), so a body-only
+*only* which finger of the right hand curls during the clip (index, middle, ring or pinky), so a body-only
 model can do no better than chance and a model that sees the hands can learn it.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _clip(rng: np.random.Generator, cls: int, T: int, layout) -> np.ndarray:
     # right hand: 21 joints = wrist + 5 fingers x 4 (thumb, index, middle, ring, pinky); flex finger `cls`
     f0 = 1 + 4 * (1 + cls)
     finger = [rh[j] for j in range(f0, f0 + 4)]
-    flex = 12 * (1 + np.sin(2 * np.pi * t / T * 3 + rng.uniform(0, 2 * np.pi)))
+    flex = 40 * rng.uniform(0.7, 1.0) * t / (T - 1)                        # the finger curls over the clip
     xy[:, finger, 1] += flex * np.arange(1, 5)[None] / 4
     xy[:, list(face)] += rng.normal(0, 0.5, size=(T, len(face), 2))
     kp[0, :, :, :2] = xy

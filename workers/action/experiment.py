@@ -80,15 +80,12 @@ def load_data(out: Path, tc: TrainConfig) -> Data:
             raise ExperimentError(f"train.regions: {e}") from None
     entry = get_model(tc.model)
     kw = dict(length=tc.frames or entry.frames, max_persons=tc.max_persons, normalize=entry.normalize, joints=keep)
-    try:
-        train = ShardDataset(out, name, split=tc.train_split, **kw)
-    except FileNotFoundError:
-        raise ExperimentError(f"no {tc.train_split!r} split in {out}/shards/{name}: set train.train_split or "
-                              f"build with splits (e.g. splits.method: stratified)") from None
-    try:
-        ev = ShardDataset(out, name, split=tc.eval_split, **kw)
-    except FileNotFoundError:
-        ev = None
+    splits = {f.name.split("-")[0] for f in (Path(out) / "shards" / name).glob("*.parquet")}
+    if tc.train_split not in splits:
+        raise ExperimentError(f"no {tc.train_split!r} split in {out}/shards/{name} (splits: {sorted(splits)}): set "
+                              f"train.train_split or build with splits (e.g. splits.method: stratified)")
+    train = ShardDataset(out, name, split=tc.train_split, **kw)
+    ev = ShardDataset(out, name, split=tc.eval_split, **kw) if tc.eval_split in splits else None
     eval_clips = [ev._row(i)["clip_id"] for i in range(len(ev))] if ev is not None else []
     return Data(train, ev, layout, class_names(out), eval_clips)
 

@@ -33,7 +33,7 @@ class ShardDataset:
         self.length, self.max_persons, self.normalize = length, max_persons, normalize
         self.channels = [("x", "y", "score").index(c) for c in channels]
         self.joints = None if joints is None else np.asarray(joints, dtype=np.int64)
-        self.sizes = frame_sizes(out)
+        self.sizes = frame_sizes(out) if normalize == "screen" else {}
         self.index: list[tuple[int, int, int]] = []          # (file, row group, row within group)
         self.labels: list[int] = []
         for fi, f in enumerate(self.files):
