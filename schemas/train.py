@@ -45,6 +45,7 @@ class TrainConfig(BaseModel):
     prune: bool = Field(False, description="then prune the lowest-L2 filters iteratively until accuracy drops twice")
     prune_ratio: float = Field(0.1, gt=0, lt=1)
     prune_epochs: int = Field(2, ge=1, description="fine-tuning epochs after each pruning round")
+    prune_max_rounds: int = Field(20, ge=1, description="stop after this many rounds even without two drops")
 
     @field_validator("device")
     @classmethod

@@ -208,3 +208,18 @@ def test_train_layout_must_be_built(tmp_path):
     videos = stage_videos(tmp_path / "v", VIDEOS / "misc/mpeg4_25fps_320x240.avi")
     with pytest.raises(BuildError, match="train.layout 'coco-17' is not built"):
         run_build(videos, tmp_path / "o", {"layouts": ["ntu-x-118"], "train": {"enabled": True, "layout": "coco-17"}})
+
+
+def test_pruning_pass_shrinks_the_model_until_accuracy_drops_twice(synthetic, tmp_path):
+    cfg = small(epochs=2, prune=True, prune_epochs=1, prune_max_rounds=4, regions=("body", "left_hand", "right_hand"))
+    m = run_experiment(synthetic, cfg, tmp_path / "p")
+    s = m["streams"]["joint"]
+    rounds = s["pruning"]["rounds"]
+    drops = sum(r["accuracy"] < max(x["accuracy"] for x in rounds[:i]) for i, r in enumerate(rounds) if i)
+    assert rounds[0]["round"] == 0 and len(rounds) >= 2
+    assert all(b["parameters"] < a["parameters"] for a, b in zip(rounds, rounds[1:]))
+    assert drops == 2 or len(rounds) == 1 + 4                           # two drops, or the round cap
+    best = s["pruning"]["best_round"]
+    assert s["parameters_final"] == rounds[best]["parameters"] <= s["parameters"]
+    pruned = torch.load(tmp_path / "p" / "pruned.pt", weights_only=False)
+    assert sum(p.numel() for p in pruned.parameters()) == s["parameters_final"]

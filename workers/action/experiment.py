@@ -262,7 +262,8 @@ def _prune_pass(tc, data, trained: Trainer, sdir: Path, device, dist):
         rounds.append(acc)
         return acc
 
-    res = iterative_prune(trained.model, fine_tune, evaluate, ratio=tc.prune_ratio, max_drops=2)
+    res = iterative_prune(trained.model, fine_tune, evaluate, ratio=tc.prune_ratio, max_drops=2,
+                          max_rounds=tc.prune_max_rounds)
     if dist.main:
         torch.save(res.model, sdir / "pruned.pt")
     best = Trainer(res.model, options(tc, device), sdir, transform=trained.transform, dist=dist)

@@ -2,11 +2,26 @@
 
 Contract
 --------
-* A *prune group* is (producer, norm, consumer): a Conv1d/2d/3d (groups=1) or a hidden nn.Linear whose
-  output filters are pruned, the BatchNorm over those channels (or None), and the next Conv / Linear whose
-  input channels follow. Groups come from, in this order:
-    1. `model.prunable_groups()` if the model defines it: an explicit list of (producer, norm|None, consumer)
-       qualified module names. The model vouches for the dataflow; shapes and types are checked here.
+* A *prune group* (`PruneGroup`) is a set of C coupled channels, pruned together on the same indices:
+    - `producers`: Conv1d/2d/3d (groups=1) or nn.Linear layers whose output filters are these channels (e.g. the
+      per-head convs whose outputs are summed, plus a residual / down-sampling conv added to them);
+    - `norms`: BatchNorm1d/2d/3d over the channels;
+    - `consumers`: Conv (groups=1) / Linear layers whose input channels are these channels;
+    - `shortcuts`: identity paths whose (unpruned) input is added to the channels: an `nn.Identity`, or the
+      `ChannelSelect` an earlier round left there; each becomes a `ChannelSelect` of the kept channels.
+  Any member can be *blocked*: declared as `(name, K)`, its channel dimension is K blocks of the C channels
+  (index k * C + c, i.e. viewed as (K, C), e.g. ST-GCN's 1x1 conv to K * C channels before the sum over K
+  adjacency subsets), and pruning channel c removes it from every block; a plain name means K = 1. The
+  *filter norm* of channel c is the L2 norm of all the producers' filters for c, over every block, jointly.
+  A group needs at least one producer; its width C is the first producer's outputs / K, and every member must
+  match it (shapes and types are checked, raising `PruningError`); a layer is a producer, a consumer, a norm or
+  a shortcut of at most one group, is never two members of one group, and is registered under one name only.
+  `PruneGroup("conv1", "bn1", "conv2")` is the plain chain (producer, norm or None, consumer).
+  Groups come from, in this order:
+    1. `model.prunable_groups()` if the model defines it (and does not return None): a list of `PruneGroup`s,
+       of mappings with those keyword arguments, or of (producers, norms, consumers[, shortcuts]) tuples, each
+       a name, a `(name, K)` pair, a list of those, or None; names qualified within the model. The model
+       vouches for the dataflow. A declared group with a protected consumer (see 2.) is left out.
     2. otherwise a dependency analysis on the `torch.fx` symbolic trace of `model.forward`. A producer is
        pruned only when its output reaches exactly one consumer of the same family (conv -> conv of the same
        dimensionality, Linear -> Linear) along a *single-use chain* of channel-preserving ops: elementwise
@@ -19,13 +34,16 @@ Contract
     Where a module cannot be traced (data- or shape-dependent Python, e.g. `N, C, T, V = x.shape`), each of
     its children is analysed on its own, recursively, so the chains inside traceable blocks (e.g. ResNet
     bottlenecks) are still found; this assumes a block's layers are only called through the block's own
-    forward. A model with no traceable module and no declared groups raises `PruningError`.
-* `prune_step(model, ratio)`: in place, for every group removes the floor(ratio * C_out) output filters (at
-  least 1, always keeping 1) with the lowest L2 weight norm (ties: lower index first), all norms taken
-  before any surgery. Layers are physically rebuilt smaller with the kept slices of weight, bias and BN
-  affine / running statistics copied (inherited weights); the consumer keeps its kept input columns.
-  Returns {producer: filters removed}. Rebuilt layers keep device, dtype, requires_grad and train/eval
-  mode; forward hooks on them and optimizer state are not carried (build the optimizer in train_fn).
+    forward. A submodule with its own `prunable_groups()` (e.g. an ST-GCN inside a hierarchical head) is not
+    traced into: its declared groups are used, under its qualified name. A model with no traceable module
+    and no declared groups raises `PruningError`.
+* `prune_step(model, ratio)`: in place, for every group removes the floor(ratio * C) channels (at least 1,
+  always keeping 1) with the lowest filter norm (ties: lower index first), all norms taken before any
+  surgery. Layers are physically rebuilt smaller with the kept slices of weight, bias and BN affine / running
+  statistics copied (inherited weights); consumers keep their kept input columns. Returns {the group's first
+  producer: channels removed} (a blocked producer loses K filters per channel). Rebuilt layers keep device,
+  dtype, requires_grad and train/eval mode; forward hooks on them and optimizer state are not carried (build
+  the optimizer in train_fn).
 * `iterative_prune(model, train_fn, eval_fn, ratio, max_drops)`: round 0 evaluates a deep copy of the
   (already trained) model; each later round prunes the current model, fine-tunes it (`train_fn(model)`,
   in place, or returning the model to use) and evaluates it (`eval_fn(model)` -> accuracy). A round whose
@@ -40,8 +58,9 @@ from __future__ import annotations
 import copy
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from numbers import Integral
 from typing import NamedTuple
 
 import torch
@@ -74,11 +93,81 @@ class PruningError(RuntimeError):
     """The model's structure cannot be analysed (not fx-traceable, or inconsistent declared groups)."""
 
 
-@dataclass(frozen=True)
+_ROLES = ("producers", "norms", "consumers", "shortcuts")
+
+
+def _entries(value, role: str) -> list[tuple[str, int]]:
+    """A role's members as (name, K): from None, a name, a (name, K) pair, or a sequence of those."""
+    if value is None:
+        return []
+    if isinstance(value, str) or (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+                                  and not isinstance(value[1], str)):
+        value = [value]
+    out = []
+    for item in value:
+        name, k = (item, 1) if isinstance(item, str) else tuple(item) if len(item) == 2 else (None, 0)
+        if not isinstance(name, str) or isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"{role}: {item!r} is not a module name or a (name, blocks >= 1) pair")
+        out.append((name, int(k)))
+    return out
+
+
+@dataclass(frozen=True, init=False)
 class PruneGroup:
-    producer: str          # Conv / Linear whose output filters are pruned
-    norm: str | None       # BatchNorm over the producer's channels
-    consumer: str          # next Conv / Linear whose input channels follow
+    """Coupled channels pruned on the same indices (see the module docstring).
+
+    `PruneGroup(producers, norms=(), consumers=(), shortcuts=())`; each argument a name, a `(name, K)` pair
+    (the member's channel dimension is K blocks of the group's channels) or a sequence of those, or None.
+    """
+    producers: tuple[str, ...]            # Conv / Linear layers whose output filters are the group's channels
+    norms: tuple[str, ...]                # BatchNorms over the channels
+    consumers: tuple[str, ...]            # Conv / Linear layers whose input channels are the group's channels
+    shortcuts: tuple[str, ...]            # nn.Identity / ChannelSelect added to the channels
+    blocks: tuple[tuple[str, int], ...]   # (member, K) for members laid out as K blocks of the channels (K > 1)
+
+    def __init__(self, producers, norms=None, consumers=None, shortcuts=None):
+        roles = {r: _entries(v, r) for r, v in zip(_ROLES, (producers, norms, consumers, shortcuts))}
+        if not roles["producers"]:
+            raise ValueError("a prune group needs at least one producer")
+        names = [n for entries in roles.values() for n, _ in entries]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a module appears twice in one prune group: {names}")
+        for r, entries in roles.items():
+            object.__setattr__(self, r, tuple(n for n, _ in entries))
+        object.__setattr__(self, "blocks", tuple((n, k) for es in roles.values() for n, k in es if k > 1))
+
+    @property
+    def producer(self) -> str:
+        """The first producer: the group's name in `prune_step`'s result."""
+        return self.producers[0]
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self.producers + self.norms + self.consumers + self.shortcuts
+
+    def blocks_of(self, name: str) -> int:
+        """K of a member: its channel dimension holds K blocks of the group's channels."""
+        return dict(self.blocks).get(name, 1)
+
+    def renamed(self, rename: Callable[[str], str]) -> PruneGroup:
+        """The same group with every member name mapped by `rename` (e.g. qualified with a prefix)."""
+        def role(names):
+            return [(rename(n), self.blocks_of(n)) for n in names]
+        return PruneGroup(role(self.producers), role(self.norms), role(self.consumers), role(self.shortcuts))
+
+
+class ChannelSelect(nn.Module):
+    """x[:, index]: an identity shortcut once the channels it is added to have been pruned."""
+
+    def __init__(self, index: torch.Tensor):
+        super().__init__()
+        self.register_buffer("index", torch.as_tensor(index, dtype=torch.long).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(1, self.index)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.index.numel()}"
 
 
 @dataclass(frozen=True)
@@ -176,33 +265,84 @@ def _graph_groups(graph: fx.Graph, root: nn.Module, prefix: str, names_per_modul
         if node.op != "call_module" or calls[node.target] != 1 or not _is_producer(modules[node.target]):
             continue
         group = _follow(node, modules, calls)
-        if group is None or id(modules[group.consumer]) in protected:
+        if group is None or id(modules[group.consumers[0]]) in protected:
             continue
-        local = [group.producer, group.consumer] + ([group.norm] if group.norm else [])
-        if all(names_per_module[id(modules[n])] == 1 for n in local):
-            q = (lambda n: f"{prefix}.{n}" if prefix and n else n)
-            groups.append(PruneGroup(q(group.producer), q(group.norm), q(group.consumer)))
+        if all(names_per_module[id(modules[n])] == 1 for n in group.members):
+            groups.append(group.renamed(lambda n: f"{prefix}.{n}" if prefix else n))
     return groups
 
 
-def _traced_groups(model: nn.Module, protect: Iterable[str]) -> list[PruneGroup]:
-    """fx analysis of the model, or, where a module cannot be traced, of each of its children separately."""
+def _as_group(entry) -> PruneGroup:
+    """One `prunable_groups()` entry: a PruneGroup, a mapping of its arguments, or a tuple of them."""
+    try:
+        if isinstance(entry, PruneGroup):
+            return entry
+        if isinstance(entry, Mapping):
+            return PruneGroup(**entry)
+        if isinstance(entry, (tuple, list)) and len(entry) in (3, 4):
+            return PruneGroup(*entry)
+    except (TypeError, ValueError) as exc:
+        raise PruningError(f"prunable_groups(): bad entry {entry!r}: {exc}") from exc
+    raise PruningError(f"prunable_groups(): bad entry {entry!r} (want a PruneGroup, a mapping or a "
+                       "(producers, norms, consumers[, shortcuts]) tuple)")
+
+
+class _DeclaredLeafTracer(fx.Tracer):
+    """fx tracer that does not trace into submodules declaring their own groups."""
+
+    def __init__(self, declared: Callable[[nn.Module], list[PruneGroup] | None]):
+        super().__init__()
+        self._declared = declared
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return self._declared(m) is not None or super().is_leaf_module(m, module_qualified_name)
+
+
+def _find_groups(model: nn.Module, protect: Iterable[str]) -> list[PruneGroup]:
+    """Declared groups of the model or its submodules, fx analysis of the rest (see the module docstring)."""
     names_per_module = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
     protected = {id(getattr(model, a)) for a in protect if isinstance(getattr(model, a, None), nn.Module)}
+    named = dict(model.named_modules())
+    cache: dict[int, list[PruneGroup] | None] = {}
+
+    def declared(module: nn.Module) -> list[PruneGroup] | None:
+        if id(module) not in cache:
+            fn = getattr(module, "prunable_groups", None)
+            entries = fn() if callable(fn) else None
+            cache[id(module)] = None if entries is None else [_as_group(e) for e in entries]
+        return cache[id(module)]
+
+    tracer = _DeclaredLeafTracer(declared)
     leaf = fx.Tracer().is_leaf_module
     groups: list[PruneGroup] = []
     failures: list[str] = []
+    visited: set[int] = set()
 
     def visit(prefix: str, module: nn.Module) -> bool:
+        if id(module) in visited:
+            return True
+        visited.add(id(module))
+        own = declared(module)
+        if own is not None:
+            for g in own:
+                g = g.renamed(lambda n: f"{prefix}.{n}" if prefix else n)
+                if not any(id(named.get(n)) in protected for n in g.consumers):
+                    groups.append(g)
+            return True
         if leaf(module, prefix) and not isinstance(module, (nn.ModuleList, nn.ModuleDict)):
             return False
         try:
-            graph = fx.symbolic_trace(module).graph
+            graph = tracer.trace(module)
         except Exception as exc:  # fx raises many kinds (TraceError, TypeError, NotImplementedError...)
             failures.append(f"{prefix or type(module).__name__}: {exc}")
             traced = [visit(f"{prefix}.{n}" if prefix else n, c) for n, c in module.named_children()]
             return any(traced)
         groups.extend(_graph_groups(graph, module, prefix, names_per_module, protected))
+        for node in graph.nodes:                         # declaring submodules were kept as leaves
+            if node.op == "call_module":
+                sub = module.get_submodule(node.target)
+                if declared(sub) is not None:
+                    visit(f"{prefix}.{node.target}" if prefix else node.target, sub)
         return True
 
     if not visit("", model):
@@ -211,34 +351,60 @@ def _traced_groups(model: nn.Module, protect: Iterable[str]) -> list[PruneGroup]
     return groups
 
 
-def _declared_groups(model: nn.Module) -> list[PruneGroup]:
-    modules = dict(model.named_modules())
-    groups = []
-    for entry in model.prunable_groups():
-        producer, norm, consumer = entry
-        missing = [n for n in (producer, norm, consumer) if n is not None and n not in modules]
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def group_widths(model: nn.Module, groups: Iterable[PruneGroup]) -> list[int]:
+    """The channel count C of every group, after checking that the groups are consistent with the model."""
+    every = dict(model.named_modules(remove_duplicate=False))
+    names_per_module = Counter(id(m) for m in every.values())
+    widths, seen = [], {r: {} for r in _ROLES}
+    for i, g in enumerate(groups):
+        missing = [n for n in g.members if n not in every]
         if missing:
-            raise PruningError(f"prunable_groups(): no modules named {missing}")
-        p, c = modules[producer], modules[consumer]
-        if not _is_producer(p) or not _is_consumer_for(c, p):
-            raise PruningError(f"prunable_groups(): {producer} -> {consumer} is not a conv->conv (groups=1) or "
-                               "Linear->Linear pair of matching width")
-        if norm is not None and (type(modules[norm]) is not _NORM_FOR.get(type(p))
-                                 or modules[norm].num_features != _out_size(p)):
-            raise PruningError(f"prunable_groups(): {norm} is not a BatchNorm over {producer}'s channels")
-        groups.append(PruneGroup(producer, norm, consumer))
-    for role in ("producer", "consumer"):
-        seen = Counter(getattr(g, role) for g in groups)
-        if any(v > 1 for v in seen.values()):
-            raise PruningError(f"prunable_groups(): a {role} appears in more than one group")
-    return groups
+            raise PruningError(f"prune group {g.producer}: no modules named {missing}")
+        shared = [n for n in g.members if names_per_module[id(every[n])] > 1]
+        if shared:
+            raise PruningError(f"prune group {g.producer}: {shared} registered under several names")
+        first, k0 = every[g.producer], g.blocks_of(g.producer)
+        if not _is_producer(first) or _out_size(first) % k0:
+            raise PruningError(f"prune group {g.producer}: the first producer is not a Conv (groups=1) / Linear "
+                               f"with outputs divisible by its {k0} blocks")
+        c = _out_size(first) // k0
+
+        def check(name: str, ok: bool, what: str) -> None:
+            if not ok:
+                raise PruningError(f"prune group {g.producer}: {name} ({type(every[name]).__name__}) is not {what}"
+                                   f" over {g.blocks_of(name)} x {c} channels")
+
+        for n in g.producers:
+            m = every[n]
+            check(n, _is_producer(m) and _out_size(m) == g.blocks_of(n) * c, "a Conv (groups=1) / Linear producer")
+        for n in g.norms:
+            m = every[n]
+            check(n, type(m) in _NORMS and m.num_features == g.blocks_of(n) * c, "a BatchNorm")
+        for n in g.consumers:
+            m = every[n]
+            check(n, _is_producer(m) and _in_size(m) == g.blocks_of(n) * c, "a Conv (groups=1) / Linear consumer")
+        for n in g.shortcuts:
+            m = every[n]
+            check(n, g.blocks_of(n) == 1 and (type(m) is nn.Identity or (
+                type(m) is ChannelSelect and m.index.numel() == c)), "an nn.Identity / ChannelSelect shortcut")
+        for role in _ROLES:
+            for n in getattr(g, role):
+                other = seen[role].setdefault(id(every[n]), i)
+                if other != i:
+                    raise PruningError(f"{n} is one of the {role} of two prune groups ({groups[other].producer}, "
+                                       f"{g.producer})")
+        widths.append(c)
+    return widths
 
 
 def dependency_groups(model: nn.Module, protect: Iterable[str] = ("classifier",)) -> list[PruneGroup]:
-    """The prune groups of `model`: declared by `model.prunable_groups()`, else found by fx analysis."""
-    if callable(getattr(model, "prunable_groups", None)):
-        return _declared_groups(model)
-    return _traced_groups(model, protect)
+    """The prune groups of `model`: declared by `prunable_groups()` methods, elsewhere found by fx analysis."""
+    groups = _find_groups(model, tuple(protect))
+    group_widths(model, groups)
+    return groups
 
 
 def filters_to_remove(n_out: int, ratio: float) -> int:
@@ -248,19 +414,39 @@ def filters_to_remove(n_out: int, ratio: float) -> int:
     return min(n_out - 1, max(1, math.floor(ratio * n_out + 1e-9)))
 
 
-def kept_filters(weight: torch.Tensor, n_remove: int) -> torch.Tensor:
-    """Indices (ascending) of the output filters kept after dropping the `n_remove` lowest-L2-norm ones."""
-    norms = weight.detach().flatten(1).norm(dim=1)
+def _kept(norms: torch.Tensor, n_remove: int) -> torch.Tensor:
     order = torch.argsort(norms, stable=True)            # ties: lower index removed first
     keep = torch.ones(norms.numel(), dtype=torch.bool, device=norms.device)
     keep[order[:n_remove]] = False
     return keep.nonzero().flatten()
 
 
+def kept_filters(weight: torch.Tensor, n_remove: int) -> torch.Tensor:
+    """Indices (ascending) of the output filters kept after dropping the `n_remove` lowest-L2-norm ones."""
+    return _kept(weight.detach().flatten(1).norm(dim=1), n_remove)
+
+
+def channel_norms(model: nn.Module, group: PruneGroup) -> torch.Tensor:
+    """(C,) float64 on the CPU: the L2 norm of every producer's filters for each channel, all blocks jointly."""
+    modules = dict(model.named_modules())
+    c = group_widths(model, [group])[0]
+    total = torch.zeros(c, dtype=torch.float64)
+    for name in group.producers:
+        w = modules[name].weight.detach()
+        total += w.reshape(group.blocks_of(name), c, -1).double().pow(2).sum(dim=(0, 2)).cpu()
+    return total.sqrt()
+
+
+def _blocked(keep: torch.Tensor, c: int, k: int) -> torch.Tensor:
+    """The kept indices in a dimension of k blocks of c channels (index b * c + i)."""
+    return keep if k == 1 else torch.cat([keep + b * c for b in range(k)])
+
+
 def _rebuilt_layer(m: nn.Module, out_idx: torch.Tensor | None, in_idx: torch.Tensor | None) -> nn.Module:
     w = m.weight.detach()
+    out_idx = None if out_idx is None else out_idx.to(w.device)
     w = w if out_idx is None else w.index_select(0, out_idx)
-    w = w if in_idx is None else w.index_select(1, in_idx)
+    w = w if in_idx is None else w.index_select(1, in_idx.to(w.device))
     has_bias = m.bias is not None
     kw = dict(bias=has_bias, device=w.device, dtype=w.dtype)
     if type(m) is nn.Linear:
@@ -283,6 +469,7 @@ def _rebuilt_norm(m: nn.modules.batchnorm._BatchNorm, idx: torch.Tensor) -> nn.M
     new = type(m)(idx.numel(), eps=m.eps, momentum=m.momentum, affine=m.affine,
                   track_running_stats=m.track_running_stats,
                   device=None if ref is None else ref.device, dtype=None if ref is None else ref.dtype)
+    idx = idx if ref is None else idx.to(ref.device)
     with torch.no_grad():
         if m.affine:
             new.weight.copy_(m.weight.index_select(0, idx))
@@ -303,29 +490,36 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
 
 def prune_step(model: nn.Module, ratio: float = 0.1, groups: list[PruneGroup] | None = None,
                protect: Iterable[str] = ("classifier",)) -> dict[str, int]:
-    """Remove the lowest-norm `ratio` of output filters of every prune group, in place; {producer: removed}."""
+    """Remove the lowest-norm `ratio` of channels of every prune group, in place; {first producer: removed}."""
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"ratio must be in (0, 1), got {ratio}")
-    groups = dependency_groups(model, protect) if groups is None else groups
+    groups = dependency_groups(model, protect) if groups is None else list(groups)
+    widths = group_widths(model, groups)
     modules = dict(model.named_modules())
     out_keep: dict[str, torch.Tensor] = {}
     in_keep: dict[str, torch.Tensor] = {}
     norm_keep: dict[str, torch.Tensor] = {}
+    shortcut_keep: dict[str, tuple[torch.Tensor, torch.device]] = {}
     removed: dict[str, int] = {}
-    for g in groups:                                     # every norm from the unpruned weights
-        producer = modules[g.producer]
-        k = filters_to_remove(_out_size(producer), ratio)
+    for g, c in zip(groups, widths):                     # every norm from the unpruned weights
+        k = filters_to_remove(c, ratio)
         if k == 0:
             continue
-        keep = kept_filters(producer.weight, k)
-        out_keep[g.producer] = in_keep[g.consumer] = keep
-        if g.norm is not None:
-            norm_keep[g.norm] = keep
+        keep = _kept(channel_norms(model, g), k)
+        for role, target in (("producers", out_keep), ("consumers", in_keep), ("norms", norm_keep)):
+            for name in getattr(g, role):
+                target[name] = _blocked(keep, c, g.blocks_of(name))
+        for name in g.shortcuts:
+            shortcut_keep[name] = (keep, modules[g.producer].weight.device)
         removed[g.producer] = k
     for name in sorted(set(out_keep) | set(in_keep)):
         _replace(model, name, _rebuilt_layer(modules[name], out_keep.get(name), in_keep.get(name)))
     for name, keep in norm_keep.items():
         _replace(model, name, _rebuilt_norm(modules[name], keep))
+    for name, (keep, device) in shortcut_keep.items():
+        old = modules[name]
+        index = keep.to(device) if type(old) is nn.Identity else old.index[keep.to(old.index.device)]
+        _replace(model, name, ChannelSelect(index).train(old.training))
     return removed
 
 

@@ -23,6 +23,15 @@ Contract:
     `dilations=(1,) * 10` reproduces it exactly. Dilation does not change the parameter count.
   Global average pooling over T and V, mean over the M person slots, then the classifier.
 
+Pruning (`workers.action.pruning`): `prunable_groups()` declares one group per block, the S-LSU's C_out output
+channels that feed the T-LSU: producers the heads' output conv (`spatial.out`, all heads in one conv) and, where
+the width changes, the S-LSU's own down conv (`spatial.down.0`), whose outputs are summed channel by channel;
+norms `spatial.bn` (and `spatial.down.1`); consumer the T-LSU's 9x1 conv. Where the S-LSU's down path is the
+identity, it becomes a `ChannelSelect` of the kept channels of the block input. Block outputs stay unpruned:
+each is added to an identity residual (or feeds the next block's residual unit and the pooled embedding, whose
+width D the classifier needs), so those channels are coupled across the whole stage. The attention embeddings
+(theta/phi) are not pruned.
+
 Parameter count in the paper's setting (the paper reports 3.45M; it leaves the setting open, so these are the
 assumptions): NTU-60 (60 classes, the authors' NTU config; the classifier is only 15,420 of the total),
 V=25 Kinect joints, C_in=3 (x, y, z; their NTU config), M=2 (data BN counted, 300 parameters), N=3 heads (the
@@ -41,6 +50,7 @@ from torch import nn
 
 from schemas.layouts import Layout
 
+from .pruning import PruneGroup
 from .stgcn import WIDTHS, DataNorm, pool_persons
 
 DILATIONS = (1, 3, 3, 3, 3, 1, 1, 1, 1, 1)
@@ -144,3 +154,15 @@ class UNIK(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+    def prunable_groups(self) -> list[PruneGroup]:
+        """Per block: S-LSU output (out conv + down conv or identity, BNs) -> T-LSU conv input (see docstring)."""
+        groups = []
+        for i, block in enumerate(self.blocks):
+            s = f"blocks.{i}.spatial"
+            if isinstance(block.spatial.down, nn.Sequential):
+                down = dict(producers=[f"{s}.out", f"{s}.down.0"], norms=[f"{s}.bn", f"{s}.down.1"])
+            else:                                    # identity (or the channel selection it became)
+                down = dict(producers=f"{s}.out", norms=f"{s}.bn", shortcuts=f"{s}.down")
+            groups.append(PruneGroup(consumers=f"blocks.{i}.temporal.0", **down))
+        return groups
