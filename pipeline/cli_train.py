@@ -1,8 +1,8 @@
 """`skelforge train`, `skelforge bench` and `skelforge compare`: action models on a build's shards.
 
 Options override the `train:` section of `--config` (schemas/train.py), so a run is one validated TrainConfig;
-it is checked before anything loads. Under `torchrun --nproc_per_node N $(which skelforge) train ...` the run
-is data-parallel (DDP) and only rank 0 writes.
+it is checked before anything loads. Under `torchrun --nproc_per_node N $(which skelforge) train OUT --run-dir
+RUN ...` the run is data-parallel (DDP: NCCL on GPUs, gloo on CPU) and only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def _fail(e: Exception):
 @app.command()
 def train(
     out: Path = typer.Argument(..., help="a build's --out folder"),
-    run: Path = typer.Option(..., "--run", help="run directory (checkpoints, metrics.json, plots); resumes if it exists"),
+    run: Path = typer.Option(..., "--run", "--run-dir", help="run directory (checkpoints, metrics.json, plots); resumes "
+                             "if it exists. Under torchrun spell it --run-dir (torchrun claims --run as --run-path)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML whose train: section gives the defaults"),
     layout: Optional[str] = typer.Option(None, "--layout", help="layout to train on (default: the config's, else the first built)"),
     regions: Optional[str] = typer.Option(None, "--regions", help="comma-separated regions of the layout, e.g. body,left_hand,right_hand"),

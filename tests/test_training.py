@@ -223,3 +223,23 @@ def test_pruning_pass_shrinks_the_model_until_accuracy_drops_twice(synthetic, tm
     assert s["parameters_final"] == rounds[best]["parameters"] <= s["parameters"]
     pruned = torch.load(tmp_path / "p" / "pruned.pt", weights_only=False)
     assert sum(p.numel() for p in pruned.parameters()) == s["parameters_final"]
+
+
+def test_ddp_under_torchrun_on_cpu(synthetic, tmp_path):
+    """Two processes (gloo): each trains on half of every epoch, rank 0 writes, the epoch totals cover all."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([str(bindir / "torchrun"), "--nproc_per_node", "2", "--master_port", "29541",
+                        str(bindir / "skelforge"), "train", str(synthetic), "--run-dir", str(tmp_path / "ddp"),
+                        "--layout", "ntu-x-118", "--width", "8", "--epochs", "2", "--device", "cpu", "--frames",
+                        "12", "--batch-size", "8"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert run["world_size"] == 2
+    m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert [h["train_samples"] for h in m["streams"]["joint"]["history"]] == [64, 64]
+    assert m["samples"] == 32

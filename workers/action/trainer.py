@@ -184,8 +184,13 @@ class Trainer:
                 total += n
                 loss_sum += float(loss.detach()) * n
                 correct += int((logits_of(out).argmax(1) == y).sum())
+            if self.dist.world > 1:                              # totals over every process's shard
+                import torch.distributed as dist
+                t = torch.tensor([loss_sum, correct, total], dtype=torch.float64, device=self.device)
+                dist.all_reduce(t)
+                loss_sum, correct, total = float(t[0]), int(t[1]), int(t[2])
             rec = {"epoch": epoch, "lr": round(self.lr_at(epoch), 6), "loss": loss_sum / max(total, 1),
-                   "train_top1": correct / max(total, 1)}
+                   "train_top1": correct / max(total, 1), "train_samples": total}
             if eval_set is not None and len(eval_set):
                 scores, labels = self.predict(eval_set)
                 rec["eval_top1"] = float((scores.argmax(1) == labels).mean())
