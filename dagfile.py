@@ -2,14 +2,16 @@
 
 Per clip (one Dask task each, stages cached one by one):
     probe -> frames (30 FPS) -> detect (+ tracking, actor selection) -> pose (every configured expert per
-    actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> quality (scores)
-    -> filter (named rules) -> convert (layouts)
+    actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> fit3d (3D in the
+    camera frame, direct or SMPL-X by back-projection; when fit3d.enabled) -> quality (scores) -> filter (named
+    rules) -> convert (layouts)
 Over the dataset, after every clip:
     labels (merge map, dense ids, splits) -> shards (Parquet per layout) -> report (per-class quality)
     -> train (when train.enabled: an action model on the shards, on a GPU worker when the cluster has one)
 """
 from pipeline.dag import Dag
-from pipeline.stages import convert, detect, filter, frames, labels, pose, probe, quality, refine, report, shards, train
+from pipeline.stages import (convert, detect, filter, fit3d, frames, labels, pose, probe, quality, refine, report,
+                             shards, train)
 
 DAG = Dag([
     # stage          needs
@@ -18,9 +20,10 @@ DAG = Dag([
     (detect.STAGE,   ["frames"]),
     (pose.STAGE,     ["frames", "detect"]),
     (refine.STAGE,   ["pose"]),
+    (fit3d.STAGE,    ["frames", "refine"]),
     (quality.STAGE,  ["detect", "refine"]),
     (filter.STAGE,   ["quality"]),
-    (convert.STAGE,  ["refine", "filter"]),
+    (convert.STAGE,  ["refine", "filter", "fit3d"]),
     (labels.STAGE,   ["convert"]),
     (shards.STAGE,   ["labels"]),
     (report.STAGE,   ["shards"]),

@@ -181,3 +181,4 @@ def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
 
 
 from . import cli_train  # noqa: E402,F401  (registers train, bench, compare)
+from . import cli_geometry  # noqa: E402,F401

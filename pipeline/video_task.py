@@ -84,6 +84,9 @@ def _fill_row(row: dict, stage: str, art: Artifact) -> None:
         row["provenance"] = json.dumps(meta["provenance"], sort_keys=True)
     if stage == "frames":
         row["width"], row["height"] = meta.get("width"), meta.get("height")
+    if stage == "fit3d" and meta.get("choice"):
+        row["fit3d_method"] = json.dumps([c["method"] for c in meta["choice"]])
+        row["fit3d_errors"] = json.dumps([c["errors"] for c in meta["choice"]], sort_keys=True)
     if "scores" in meta:
         sc = meta["scores"]
         row.update(pose_ratio=sc["pose_ratio"], actors_ratio=sc["actors_ratio"], confidence=sc["confidence"],

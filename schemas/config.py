@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .experts import EXPERT_PARTS
+from .fit3d import Fit3dConfig
 from .train import TrainConfig
 
 
@@ -186,6 +187,7 @@ class BuildConfig(_Section):
     experts: ExpertsConfig = ExpertsConfig()
     expert_settings: dict[str, dict] = Field(default_factory=dict, description="per-expert settings by name")
     refine: RefineConfig = RefineConfig()
+    fit3d: Fit3dConfig = Fit3dConfig()
     filter: FilterConfig = FilterConfig()
     labels: LabelsConfig = LabelsConfig()
     splits: SplitsConfig = SplitsConfig()

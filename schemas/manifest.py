@@ -1,6 +1,7 @@
 """`OUT/manifest.parquet`: one row per input video. Fixed columns first; then optional ones — frame size,
 quality scores (pose_ratio, actors_ratio, confidence, quality = per-part JSON), filter_rule / filter_value /
-filter_threshold for filtered clips, provenance (JSON), adapter columns (e.g. NTU's split_xsub/xview/xset) —
+filter_threshold for filtered clips, provenance (JSON), fit3d_method / fit3d_errors (JSON, per person: the 3D
+candidate chosen by back-projection and every candidate's normalised reprojection error), adapter columns (e.g. NTU's split_xsub/xview/xset) —
 and per-stage `<stage>_seconds` / `<stage>_key` / `<stage>_cached`."""
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ TYPED = {
     "pose_ratio": pa.float64(), "actors_ratio": pa.float64(), "confidence": pa.float64(), "quality": pa.string(),
     "filter_rule": pa.string(), "filter_value": pa.float64(), "filter_threshold": pa.float64(),
     "provenance": pa.string(), "source_label_name": pa.string(),
+    "fit3d_method": pa.string(), "fit3d_errors": pa.string(),      # JSON lists, one entry per person
 }
 STATUSES = ("ok", "filtered", "failed")
 

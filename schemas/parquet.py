@@ -24,12 +24,14 @@ SHARD_SCHEMA = pa.schema([
 ])
 
 COORDINATES = "original-frame pixels (x right, y down); missing joint: NaN coordinates, score 0"
+COORDINATES_3D_CAMERA = ("metres, camera frame (x right, y down, z forward from the camera; fit3d's chosen "
+                         "candidate per person, see the manifest's fit3d_method); missing: NaN, score 0")
 COORDINATES_3D = ("metres, MediaPipe world frame (origin between the hips, x to the subject's left as seen "
                   "from the camera, y down, z towards the camera); body-derived joints only, others NaN, score 0")
 
 
 def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: str,
-                    provenance_experts: list[str]) -> dict:
+                    provenance_experts: list[str], camera_frame_3d: bool = False) -> dict:
     layout = get_layout(layout_name)
     return {
         "layout": layout.name,
@@ -44,7 +46,7 @@ def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: st
         "channels": ["x", "y", "score"],
         "channels_3d": ["x", "y", "z", "score"],
         "coordinates": COORDINATES,
-        "coordinates_3d": COORDINATES_3D,
+        "coordinates_3d": COORDINATES_3D_CAMERA if camera_frame_3d else COORDINATES_3D,
         "fps": fps,
         "shape_order": "MTVC",
         "experts": experts,

@@ -1,8 +1,9 @@
 """convert — refined canonical points -> every configured layout (schemas/layouts), 2D and 3D, + provenance.
 
-inputs:    refine
+inputs:    refine, fit3d
 outputs:   arrays: kp__<layout> (M, T, V, 3) = x, y, score (frame pixels); kp3d__<layout> (M, T, V, 4) =
-           x, y, z, score from the body's metric world points (joints without a 3D source: NaN, score 0);
+           x, y, z, score: with fit3d enabled, its chosen camera-frame 3D (metres); otherwise the body's metric
+           world points (origin between the hips; joints without a 3D source: NaN, score 0);
            prov__<layout> (M, T, V) int8 = expert index (refine's order), -1 missing, -2 interpolated;
            frame_confidence (M, T)
 params:    layouts, convert.min_score
@@ -25,7 +26,10 @@ def run(ctx, inputs) -> Artifact:
     M, T = pts.shape[:2]
     src3d = np.full((M, T, SOURCE_SIZE, 4), np.nan, dtype=np.float32)
     src3d[..., 3] = 0.0
-    if "world" in ref:
+    fit = inputs["fit3d"].arrays
+    if "points3d" in fit:
+        src3d = fit["points3d"]
+    elif "world" in ref:
         src3d[:, :, :33] = ref["world"]
     arrays = {"frame_confidence": ref["frame_confidence"]}
     for name in ctx.cfg.layouts:

@@ -42,7 +42,7 @@ def run(dctx, results: list[dict]) -> dict:
     for layout in cfg.layouts:
         dest = root / layout
         schema = schema_with_metadata(layout_metadata(layout, cfg.frames.fps, dctx.experts, __version__,
-                                                      dctx.fused_experts))
+                                                      dctx.fused_experts, cfg.fit3d.enabled))
 
         def load(c, layout=layout):
             names = [f"kp__{layout}", f"kp3d__{layout}", f"prov__{layout}", "frame_confidence"]

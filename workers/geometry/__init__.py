@@ -1,0 +1,1 @@
+"""Camera geometry: 3D -> 2D projection fitting (`skelforge calibrate`)."""
