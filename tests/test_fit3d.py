@@ -136,3 +136,13 @@ def test_direct_3d_bones_are_stable_and_sides_agree_with_2d(built3d):
             side3 = np.sign(k3[..., li, 0] - k3[..., ri, 0])[ok]
             side2 = np.sign(k2[..., li, 0] - k2[..., ri, 0])[ok]
             assert (side3 == side2).mean() > 0.95, row["clip_id"]
+
+
+def test_report_shows_the_per_class_choice(built3d):
+    q = json.loads((built3d / "report" / "quality.json").read_text())
+    rows = {c["class"]: c["fit3d"] for c in q["classes"]}
+    for summary in rows.values():
+        assert summary["won"].get("direct", 0) >= 1
+        assert summary["error"]["direct"]["median"] < 0.05
+    html = (built3d / "report" / "index.html").read_text()
+    assert "3D per class (fit3d)" in html and "direct" in html

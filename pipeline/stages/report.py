@@ -39,7 +39,8 @@ def run(dctx, results: list[dict]) -> dict:
 # What the report shows; when none of it changed, the report is not rebuilt (its timings stay those of the
 # build that produced these results).
 CONTENT = ("clip_id", "status", "stage", "reason", "label", "label_name", "split", "refine_key", "frames_key",
-           "quality", "confidence", "actors_ratio", "provenance", "filter_rule", "filter_value", "n_frames")
+           "quality", "confidence", "actors_ratio", "provenance", "filter_rule", "filter_value", "n_frames",
+           "fit3d_method", "fit3d_errors")
 
 
 STAGE = Stage(name="report", version="1", run=run, scope="dataset", resources={"cpu": 1}, doc=__doc__)

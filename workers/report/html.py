@@ -24,6 +24,14 @@ Generated from the manifest and the stage cache (no recomputation).</p>
 <td>{{ fmt(c.mean_frames, 0) }}</td><td class="l">{% for k, v in c.reasons.items() %}{{ k }} ({{ v }})<br>{% endfor %}</td>
 <td class="l">{% for k, v in c.provenance.items() %}{{ k }} {{ '%.2f' % v }}<br>{% endfor %}</td></tr>{% endfor %}
 </table>
+{% if classes | selectattr('fit3d') | list %}<h2>3D per class (fit3d)</h2>
+<p>Per person, the 3D candidate that back-projects best onto the refined 2D keypoints is kept; error = the
+confidence-weighted mean reprojection distance divided by the person's 2D body size.</p>
+<table><tr><th class="l">class</th><th class="l">persons won</th><th class="l">error: median / p90 (persons)</th></tr>
+{% for c in classes if c.fit3d %}<tr><td class="l">{{ c['class'] }}</td>
+<td class="l">{% for m, n in c.fit3d.won.items() %}{{ m }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td class="l">{% for m, e in c.fit3d.error.items() %}{{ m }} {{ '%.3f' % e.median }} / {{ '%.3f' % e.p90 }} ({{ e.persons }})<br>{% endfor %}</td></tr>{% endfor %}
+</table>{% endif %}
 <h2>Plots</h2>
 <img alt="retention per class" src="{{ plots.retention }}"><br>
 <img alt="confidence heatmap" src="{{ plots.heatmap }}">

@@ -35,8 +35,28 @@ def per_class(rows: list[dict]) -> list[dict]:
             "confidence": parts,
             "provenance": prov,
             "mean_frames": _mean([r["n_frames"] for r in kept]),
+            "fit3d": fit3d_summary(kept),
         })
     return out
+
+
+def fit3d_summary(rows: list[dict]) -> dict | None:
+    """The per-class 3D choice (NTU-X's hand-built table): persons won by each method, and each method's
+    normalised reprojection error over the class's persons (median and 90th percentile)."""
+    picks, errs = Counter(), defaultdict(list)
+    for r in rows:
+        if not r.get("fit3d_method"):
+            continue
+        for method, e in zip(json.loads(r["fit3d_method"]), json.loads(r["fit3d_errors"])):
+            picks[method or "none"] += 1
+            for m, v in e.items():
+                if v is not None:
+                    errs[m].append(v)
+    if not picks:
+        return None
+    return {"won": dict(sorted(picks.items())),
+            "error": {m: {"median": round(float(np.median(v)), 4), "p90": round(float(np.percentile(v, 90)), 4),
+                          "persons": len(v)} for m, v in sorted(errs.items())}}
 
 
 def provenance_means(clips: list[dict]) -> dict[str, float]:
