@@ -57,6 +57,18 @@ def _version(pkg: str) -> str:
         return "not installed"
 
 
+def check_fit3d(cfg: BuildConfig) -> None:
+    """fit3d with SMPL-X: the model file must be there (it is licence-gated and user-supplied)."""
+    s = cfg.fit3d.smplx
+    if not (cfg.fit3d.enabled and s.model_dir):
+        return
+    from workers.fitting.smplx_fit import resolve_model_file
+    try:
+        resolve_model_file(s.model_dir, s.gender)
+    except FileNotFoundError as e:
+        raise BuildError(f"fit3d.smplx.model_dir: {e}") from None
+
+
 def check_train(cfg: BuildConfig) -> None:
     """train.enabled: the layout and regions it names must be ones this build writes."""
     tc = cfg.train
@@ -126,6 +138,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
             raise BuildError(str(e)) from None
     check_out_dir(out)
     check_train(cfg)
+    check_fit3d(cfg)
     experts = experts_record(cfg)
     cache_dir = Path(cfg.cache.dir or out / ".cache")
     scratch = Path(cfg.cache.scratch or tempfile.gettempdir()) / f"skelforge-{os.getpid()}"

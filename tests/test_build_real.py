@@ -153,7 +153,7 @@ def test_force_and_determinism(ntu, tmp_path):
     run_build(videos, out)            # back to default params
     out2 = tmp_path / "again"
     r = run_build(videos, out2, {"cache": {"dir": str(out / ".cache")}}, force=True)
-    assert computed(r) == dict.fromkeys(["probe", "frames", "detect", "pose", "refine", "quality", "filter",
+    assert computed(r) == dict.fromkeys(["probe", "frames", "detect", "pose", "refine", "fit3d", "quality", "filter",
                                          "convert", "labels", "shards", "report"], 1)
     assert shard_bytes(out2) == shard_bytes(out)
 
