@@ -21,6 +21,8 @@ SHARD_SCHEMA = pa.schema([
     pa.field("keypoints_3d_shape", pa.list_(pa.int32(), 4)),
     pa.field("provenance", pa.list_(pa.int8())),          # (M, T, V): index into metadata provenance_experts
     pa.field("frame_confidence", pa.list_(pa.float32())),  # (M, T): SSTA-PRS per-frame confidence
+    pa.field("smplx_params", pa.list_(pa.float32())),      # (M, T, P) when fit3d fitted SMPL-X; see metadata
+    pa.field("smplx_params_shape", pa.list_(pa.int32())),   # [M, T, P] (variable-size list: nullable)
 ])
 
 COORDINATES = "original-frame pixels (x right, y down); missing joint: NaN coordinates, score 0"
@@ -31,7 +33,8 @@ COORDINATES_3D = ("metres, MediaPipe world frame (origin between the hips, x to 
 
 
 def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: str,
-                    provenance_experts: list[str], camera_frame_3d: bool = False) -> dict:
+                    provenance_experts: list[str], camera_frame_3d: bool = False,
+                    smplx_params: list | None = None) -> dict:
     layout = get_layout(layout_name)
     return {
         "layout": layout.name,
@@ -47,6 +50,7 @@ def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: st
         "channels_3d": ["x", "y", "z", "score"],
         "coordinates": COORDINATES,
         "coordinates_3d": COORDINATES_3D_CAMERA if camera_frame_3d else COORDINATES_3D,
+        "smplx_params": smplx_params or [],                 # [[name, size], ...] in column order
         "fps": fps,
         "shape_order": "MTVC",
         "experts": experts,

@@ -167,6 +167,15 @@ def test_build_with_smplx_fitting_chooses_per_person_by_reprojection(tmp_path, s
         assert method == min(err, key=lambda k: err[k])
     q = json.loads((out / "report" / "quality.json").read_text())
     assert set(q["classes"][0]["fit3d"]["error"]) == {"direct", "smplx"}
+    f = next((out / "shards" / "ntu-x-118").glob("*.parquet"))
+    meta = json.loads(pq.read_schema(f).metadata[b"skelforge"])
+    names = [n for n, _ in meta["smplx_params"]]
+    assert names[:2] == ["global_orient", "body_pose"] and "transl" in names
+    shard = pq.read_table(f).to_pylist()[0]
+    P = sum(n for _, n in meta["smplx_params"])
+    params = np.asarray(shard["smplx_params"]).reshape(shard["smplx_params_shape"])
+    assert params.shape[-1] == P and params.shape[:2] == tuple(shard["keypoints_shape"][:2])
+    assert np.isfinite(params).all(-1).any()                                 # fitted frames have every value
 
 
 def test_missing_smplx_model_fails_before_compute(tmp_path):

@@ -5,7 +5,7 @@ outputs:   arrays: kp__<layout> (M, T, V, 3) = x, y, score (frame pixels); kp3d_
            x, y, z, score: with fit3d enabled, its chosen camera-frame 3D (metres); otherwise the body's metric
            world points (origin between the hips; joints without a 3D source: NaN, score 0);
            prov__<layout> (M, T, V) int8 = expert index (refine's order), -1 missing, -2 interpolated;
-           frame_confidence (M, T)
+           frame_confidence (M, T); smplx_params (M, T, P) passed on from fit3d when SMPL-X ran
 params:    layouts, convert.min_score
 resources: 1 CPU, vectorised (milliseconds per clip)
 """
@@ -32,6 +32,8 @@ def run(ctx, inputs) -> Artifact:
     elif "world" in ref:
         src3d[:, :, :33] = ref["world"]
     arrays = {"frame_confidence": ref["frame_confidence"]}
+    if "smplx_params" in fit:
+        arrays["smplx_params"] = fit["smplx_params"]
     for name in ctx.cfg.layouts:
         arrays[f"kp__{name}"] = apply_layout(name, pts, ctx.cfg.convert.min_score)
         arrays[f"kp3d__{name}"] = apply_layout(name, src3d, ctx.cfg.convert.min_score)

@@ -38,22 +38,18 @@ def run(ctx, inputs) -> Artifact:
     if "world" not in ref:
         return Artifact(meta={"enabled": True, "camera": list(K), "choice": [], "note": "no expert gave metric 3D"})
     candidates = {"direct": lift_direct(pts, ref["world"], K)}
-    candidates.update(_smplx_candidates(cfg, pts, K, candidates["direct"]))
+    extra = {}
+    if cfg.fit3d.smplx.model_dir is not None:
+        from workers.fitting.candidate import smplx_candidate
+        candidates["smplx"], extra["smplx_params"] = smplx_candidate(cfg.fit3d.smplx, pts, K, candidates["direct"])
     picks = choose(candidates, pts, K)
     chosen = candidates["direct"].copy()
     for m, pick in enumerate(picks):
         if pick["method"] is not None:
             chosen[m] = candidates[pick["method"]][m]
-    arrays = {"points3d": chosen.astype(np.float32), **{k: v.astype(np.float32) for k, v in candidates.items()}}
+    arrays = {"points3d": chosen.astype(np.float32), **{k: v.astype(np.float32) for k, v in candidates.items()},
+              **extra}
     return Artifact(arrays, {"enabled": True, "camera": [round(float(k), 3) for k in K], "choice": picks})
-
-
-def _smplx_candidates(cfg, pts, K, direct) -> dict:
-    """SMPL-X fitting's candidate when a model directory is configured (workers/fitting)."""
-    if cfg.fit3d.smplx.model_dir is None:
-        return {}
-    from workers.fitting.candidate import smplx_candidate
-    return {"smplx": smplx_candidate(cfg.fit3d.smplx, pts, K, direct)}
 
 
 STAGE = Stage(name="fit3d", version="1", run=run, params=("fit3d",), resources={"cpu": 1}, doc=__doc__)

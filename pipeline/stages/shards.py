@@ -42,10 +42,10 @@ def run(dctx, results: list[dict]) -> dict:
     for layout in cfg.layouts:
         dest = root / layout
         schema = schema_with_metadata(layout_metadata(layout, cfg.frames.fps, dctx.experts, __version__,
-                                                      dctx.fused_experts, cfg.fit3d.enabled))
+                                                      dctx.fused_experts, cfg.fit3d.enabled, _smplx_meta(cfg)))
 
         def load(c, layout=layout):
-            names = [f"kp__{layout}", f"kp3d__{layout}", f"prov__{layout}", "frame_confidence"]
+            names = [f"kp__{layout}", f"kp3d__{layout}", f"prov__{layout}", "frame_confidence", "smplx_params"]
             z = store.load_arrays("convert", c["convert_key"], names)
             return tuple(z.get(n) for n in names)
 
@@ -64,6 +64,13 @@ def run(dctx, results: list[dict]) -> dict:
     rel = [str(p.relative_to(root)) for p in written]
     atomic_write_bytes(state_path, json.dumps({"key": key, "files": rel}, indent=1).encode())
     return {"key": key, "cached": False, "files": [str(p) for p in written], "clips": len(clips)}
+
+
+def _smplx_meta(cfg) -> list | None:
+    if not (cfg.fit3d.enabled and cfg.fit3d.smplx.model_dir):
+        return None
+    from workers.fitting.candidate import PARAMS
+    return [list(p) for p in PARAMS]
 
 
 STAGE = Stage(name="shards", version="1", run=run, scope="dataset",

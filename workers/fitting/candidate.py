@@ -3,7 +3,8 @@ track (shape shared over the track, temporal term between consecutive frames) ->
 canonical whole-body space, so every layout with 3D can be made from it.
 
 inputs:  canonical 2D (M, T, 145, 3) pixels + score, intrinsics K, the fit3d.smplx config
-outputs: canonical 3D (M, T, 145, 4) = X, Y, Z metres (camera frame), score; points SMPL-X has no joint for
+outputs: canonical 3D (M, T, 145, 4) = X, Y, Z metres (camera frame), score, and the fitted parameters
+         (M, T, P) in PARAMS order (NaN where a frame was not fitted); points SMPL-X has no joint for
          (MediaPipe's eye corners, mouth corners, hand points on the body model, the face contour) are NaN
          with score 0; a point's score is its 2D score (no 2D point, no 3D point), frames with fewer than
          `MIN_JOINTS` confident NTU-X joints are not fitted
@@ -20,6 +21,11 @@ from ..convert.layout_eval import apply_layout
 from .smplx_fit import fit, load_model
 
 MIN_JOINTS = 8
+# the parameter vector per person and frame (load_model's defaults: 12 PCA hand components, 10 betas/expression)
+PARAMS: tuple[tuple[str, int], ...] = (("global_orient", 3), ("body_pose", 63), ("left_hand_pose", 12),
+                                       ("right_hand_pose", 12), ("jaw_pose", 3), ("expression", 10),
+                                       ("betas", 10), ("transl", 3))
+PARAM_SIZE = sum(n for _, n in PARAMS)
 
 
 @lru_cache(maxsize=1)
@@ -44,14 +50,15 @@ def _device(name: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
-def smplx_candidate(scfg, points: np.ndarray, K, direct: np.ndarray | None = None) -> np.ndarray:
+def smplx_candidate(scfg, points: np.ndarray, K, direct: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     M, T, V, _ = points.shape
     out = np.full((M, T, V, 4), np.nan, np.float32)
     out[..., 3] = 0.0
+    params = np.full((M, T, PARAM_SIZE), np.nan, np.float32)
     kp = apply_layout("ntu-x-118", points)                                    # (M, T, 118, 3)
     rows = (kp[..., 2] > 0).sum(-1) >= MIN_JOINTS                              # (M, T)
     if not rows.any():
-        return out
+        return out, params
     device = _device(scfg.device)
     model = _model(str(scfg.model_dir), scfg.gender, device)
     m_idx, t_idx = np.nonzero(rows)
@@ -64,4 +71,6 @@ def smplx_candidate(scfg, points: np.ndarray, K, direct: np.ndarray | None = Non
     block[:, dst, :3] = np.where(ok[..., None], J[:, src], np.nan)
     block[:, dst, 3] = np.where(ok, score, 0.0)
     out[m_idx, t_idx] = block
-    return out
+    params[m_idx, t_idx] = np.concatenate([np.asarray(res[name], np.float32).reshape(len(m_idx), n)
+                                           for name, n in PARAMS], -1)
+    return out, params

@@ -21,13 +21,15 @@ def shard_names(split: str, n_clips: int, per_shard: int) -> list[str]:
 
 
 def _row(clip: dict, kp: np.ndarray, kp3d: np.ndarray | None = None, prov: np.ndarray | None = None,
-         frame_conf: np.ndarray | None = None) -> dict:
+         frame_conf: np.ndarray | None = None, smplx: np.ndarray | None = None) -> dict:
     M, T = kp.shape[:2]
     row = {k: clip[k] for k in ("clip_id", "label", "label_name", "split")}
     row.update(n_frames=int(T), n_persons=int(M), keypoints=kp.astype(np.float32).ravel(),
                keypoints_shape=list(kp.shape), keypoints_3d=None, keypoints_3d_shape=None,
                provenance=None if prov is None else prov.astype(np.int8).ravel(),
-               frame_confidence=None if frame_conf is None else frame_conf.astype(np.float32).ravel())
+               frame_confidence=None if frame_conf is None else frame_conf.astype(np.float32).ravel(),
+               smplx_params=None if smplx is None else smplx.astype(np.float32).ravel(),
+               smplx_params_shape=None if smplx is None else list(smplx.shape))
     if kp3d is not None and np.isfinite(kp3d[..., :3]).any():
         row.update(keypoints_3d=kp3d.astype(np.float32).ravel(), keypoints_3d_shape=list(kp3d.shape))
     return row
@@ -35,7 +37,7 @@ def _row(clip: dict, kp: np.ndarray, kp3d: np.ndarray | None = None, prov: np.nd
 
 def write_split(dest: Path, split: str, clips: list[dict], load: Callable[[dict], tuple], schema: pa.Schema,
                 per_shard: int, row_group_clips: int, level: int) -> list[Path]:
-    """clips: sorted dicts with clip_id/label/label_name/split; load(clip) -> (kp, kp3d, prov, frame_conf)."""
+    """clips: sorted dicts with clip_id/label/label_name/split; load(clip) -> (kp, kp3d, prov, frame_conf[, smplx])."""
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for i, name in enumerate(shard_names(split, len(clips), per_shard)):
