@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from schemas.layouts import get_layout
-from workers.action.heatmaps import (compact_crop, joint_heatmaps, limb_heatmaps, nctvm_to_nmtvc, pseudo_heatmaps,
-                                     reference_heatmaps, uniform_sample_indices)
+from workers.action.heatmaps import (FLUSH, compact_crop, joint_heatmaps, limb_heatmaps, nctvm_to_nmtvc,
+                                     pseudo_heatmaps, reference_heatmaps, uniform_sample_indices)
 from workers.action.posec3d import PoseC3D, PoseSlowOnly, backbone_gmacs, count_parameters
 
 SIGMA = 0.6
@@ -98,6 +98,56 @@ def test_vectorised_matches_the_loop_reference(layout, T, clip_len):
             ref = reference_heatmaps(clips[c], mode=mode, edges=lay.edges, clip_len=clip_len)
             np.testing.assert_allclose(fast[c], ref, atol=2e-5)
             assert np.isfinite(fast[c]).all()
+
+
+def full_grid(xy: np.ndarray, score: np.ndarray, edges, hw) -> tuple[np.ndarray, np.ndarray]:
+    """The formulas on every pixel in float64, no tiles, no flush: xy (M, V, 2), score (M, V) -> joints (V, H, W),
+    limbs (E, H, W), max over persons."""
+    i, j = np.arange(hw[1])[None, :], np.arange(hw[0])[:, None]
+    joints = np.zeros((xy.shape[1],) + hw)
+    limbs = np.zeros((len(edges),) + hw)
+    for m in range(xy.shape[0]):
+        for v in range(xy.shape[1]):
+            if score[m, v] > 0:
+                d2 = (i - xy[m, v, 0]) ** 2 + (j - xy[m, v, 1]) ** 2
+                joints[v] = np.maximum(joints[v], np.exp(-d2 / (2 * SIGMA ** 2)) * score[m, v])
+        for e, (a, b) in enumerate(edges):
+            c = min(score[m, a], score[m, b])
+            if c > 0:
+                (ax, ay), (bx, by) = xy[m, a], xy[m, b]
+                l2 = (bx - ax) ** 2 + (by - ay) ** 2
+                t = np.clip(((i - ax) * (bx - ax) + (j - ay) * (by - ay)) / l2, 0, 1) if l2 > 0 else 0.0
+                d2 = (i - ax - t * (bx - ax)) ** 2 + (j - ay - t * (by - ay)) ** 2
+                limbs[e] = np.maximum(limbs[e], np.exp(-d2 / (2 * SIGMA ** 2)) * c)
+    return joints, limbs
+
+
+@pytest.mark.parametrize("hw", [(56, 56), (30, 45), (53, 57), (7, 5)])
+def test_tiles_leave_out_only_zeros_on_any_grid(hw):
+    """The renderer computes only the tiles a person's joint or limb reaches: on grids the tiles divide or not,
+    with joints off the grid, scores above 1, coinciding joints and three persons sharing tiles, it matches the
+    formulas on the full grid, and does not depend on its block size."""
+    rng = np.random.default_rng(sum(hw))
+    M, V, T = 3, 9, 4
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 0), (2, 2), (0, 5)]
+    centre = rng.uniform(0, 1, (1, T, 1, 2)) * [hw[1], hw[0]]
+    xy = centre + rng.normal(0, 0.3, (M, T, V, 2)) * [hw[1], hw[0]]                 # persons overlap
+    xy[1, :, 4] = xy[1, :, 3]                                                        # a limb of length 0
+    score = rng.uniform(0.05, 1.5, (M, T, V))
+    score[rng.uniform(size=score.shape) < 0.15] = 0
+    xy, score = xy.astype(np.float32).astype(np.float64), score.astype(np.float32).astype(np.float64)
+    x, s = torch.from_numpy(xy).float()[None], torch.from_numpy(score).float()[None]
+    joints, limbs = joint_heatmaps(x, s, hw, SIGMA)[0], limb_heatmaps(x, s, edges, hw, SIGMA)[0]
+    assert joints.shape == (V, T) + hw and limbs.shape == (len(edges), T) + hw
+    for t in range(T):
+        refs = full_grid(xy[:, t], score[:, t], edges, hw)
+        for fast, ref in zip((joints[:, t].numpy(), limbs[:, t].numpy()), refs):
+            np.testing.assert_allclose(fast, ref, atol=2e-5)
+            # down to the flush: values above FLUSH to float precision, the rest exactly 0 (except a hair around it)
+            clear = np.abs(np.log(np.maximum(ref, 1e-300) / FLUSH)) > 1e-2
+            np.testing.assert_allclose(fast[clear], np.where(ref > FLUSH, ref, 0.0)[clear], rtol=1e-3, atol=0)
+    assert torch.equal(joint_heatmaps(x, s, hw, SIGMA, max_elements=1)[0], joints)  # one channel-frame per block
+    assert torch.equal(limb_heatmaps(x, s, edges, hw, SIGMA, max_elements=1)[0], limbs)
 
 
 def test_train_mode_sampling_matches_the_reference_given_the_same_indices():

@@ -24,10 +24,13 @@ the differences noted):
   the segment (to p_a when a and b coincide), max over persons, one channel per edge (a, b) -> (N, E, T, H, W).
 - `pseudo_heatmaps(skeleton, mode="joint" | "limb", edges, clip_len=48, size=56, sigma=0.6, train=False, ...)`:
   sampling + crop + heatmaps in one call; (N, C, clip_len, H, W) float32 for a batch, (C, clip_len, H, W) for
-  one clip (`clip_len=None` keeps every frame). numpy input is rendered on the CPU. Work is done in blocks of
-  frames so temporaries stay near `max_elements` floats (default 2^20 on a CPU, 2^26 on a GPU). Values at or
-  below exp(-40) ~ 4.2e-18 (for c = 1: more than 5.4 px from the joint or limb at sigma 0.6) are exactly 0:
-  CPUs are slow at exp() of very negative arguments, and such values are far below any precision that matters.
+  one clip (`clip_len=None` keeps every frame). numpy input is rendered on the CPU. Values at or below
+  exp(-40) ~ 4.2e-18 (for c = 1: more than 5.4 px from the joint or limb at sigma 0.6) are exactly 0: CPUs are
+  slow at exp() of very negative arguments, and such values are far below any precision that matters. So each
+  joint or limb of each person only touches the grid's 8 x 8 tiles it reaches (a few of the 49; the test is
+  conservative, never dropping a value above 4.2e-18): only those are computed, in batches of tiles, and copied
+  into the zeroed output, a second person on the same tile merging in by a maximum. Work goes in blocks of
+  whole channel-frames of about `max_elements` output values (default 2^22 on a CPU, 2^26 on a GPU).
 - `reference_heatmaps`: the same for one clip as naive Python loops over frames, persons and joints/limbs
   (numpy float64); for tests and `benchmarks/heatmaps.py` only.
 """
@@ -112,12 +115,16 @@ def compact_crop(xy: torch.Tensor, score: torch.Tensor, size: Size = 56, padding
     return (xy - origin) * scale[..., None, None, None, :] - 0.5
 
 
-# exp() of arguments below about -87 (results under float32's normal range) takes a ~25x slower path on CPUs.
-# Every value whose exponent (log c included) is at or below ARG_MIN is therefore exactly 0: arguments are
-# clamped at ARG_MIN (joints: each separable half, so their sum stays >= 2 ARG_MIN) and results at or below
-# FLUSH = exp(ARG_MIN) ~ 4.2e-18 are set to 0, which is exact for every value above FLUSH.
+# Every value whose exponent g d^2 + log c (g = -1 / (2 sigma^2), log c included) is at or below ARG_MIN is
+# exactly 0: results at or below FLUSH = exp(ARG_MIN) ~ 4.2e-18 are set to 0 (exact for every value above FLUSH),
+# and arguments are clamped at ARG_MIN first (exp() of arguments below about -87, results under float32's
+# normal range, takes a ~25x slower path on CPUs). So a joint or limb reaches no farther than
+# sqrt((log c - ARG_MIN) / -g) px (5.4 px for c = 1 at sigma 0.6): the grid is cut into tiles of TILE pixels
+# and each person's joint or limb is only computed on the tiles it reaches; every other pixel is 0, as it is
+# in the full-grid formula after the flush.
 ARG_MIN = -40.0
 FLUSH = math.exp(ARG_MIN) * (1 + 1e-5)
+TILE = (8, 8)                                   # rows, columns
 
 
 def _log_score(score: torch.Tensor) -> torch.Tensor:
@@ -125,91 +132,191 @@ def _log_score(score: torch.Tensor) -> torch.Tensor:
     return torch.where(score > 0, score, 1.0).log().masked_fill_(score <= 0, float("-inf"))
 
 
-def _max_over_persons(arg: torch.Tensor) -> torch.Tensor:
-    """(n, M, ...) -> (n, ...): running in-place maximum into person 0 (no -inf fill, no new tensor)."""
-    acc = arg[:, 0]
-    for m in range(1, arg.shape[1]):
-        torch.maximum(acc, arg[:, m], out=acc)
-    return acc
+def _tile_len(n: int, t: int) -> int:
+    """The tile side along an axis of n pixels: the largest divisor of n that is <= t (tiles must not overlap),
+    or n itself where that would be under t / 2."""
+    d = next(d for d in range(min(t, n), 0, -1) if n % d == 0)
+    return d if 2 * d >= min(t, n) else n
 
 
-def _joint_chunk(xy: torch.Tensor, score: torch.Tensor, H: int, W: int, sigma: float, *_) -> torch.Tensor:
-    """xy (n, M, V, t, 2), score (n, M, V, t) -> exponents (n, V, t, H, W) of the joint heatmaps.
-
-    Log domain: c exp(a + b) = exp(a + b + log c), and the max over persons commutes with exp, so the full
-    grid costs one add and one max over persons per pixel before the single exp.
-    """
-    g = -0.5 / sigma ** 2
-    xs = torch.arange(W, dtype=xy.dtype, device=xy.device)
-    ys = torch.arange(H, dtype=xy.dtype, device=xy.device)
-    ax = (xs - xy[..., 0:1]).square_().mul_(g).clamp_(min=ARG_MIN)                          # (n, M, V, t, W)
-    ay = (ys - xy[..., 1:2]).square_().mul_(g).add_(_log_score(score)[..., None]).clamp_(min=ARG_MIN)
-    arg = ay[..., :, None] + ax[..., None, :]                                                # (n, M, V, t, H, W)
-    return _max_over_persons(arg)
+def _joint_params(xy: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """xy (N, M, T, V, 2), score (N, M, T, V) -> (N*V*T, M, 3): x, y, log c per output channel-frame and person."""
+    N, M, T, V = score.shape
+    p = torch.cat([xy, _log_score(score)[..., None]], -1)                       # (N, M, T, V, 3)
+    return p.permute(0, 3, 2, 1, 4).reshape(N * V * T, M, 3)
 
 
-def _limb_chunk(xy: torch.Tensor, score: torch.Tensor, H: int, W: int, sigma: float,
-                ea: torch.Tensor, eb: torch.Tensor) -> torch.Tensor:
-    """xy (n, M, V, t, 2), score (n, M, V, t), edges ea/eb (E,) -> exponents (n, E, t, H, W) of the limbs.
-
-    In the segment's frame (unit direction u along b - a, length L): s = (p - a) . u and q = (p - a) x u are
-    each a sum of a row and a column term, and the squared distance to the segment is
-    q^2 + (s - clamp(s, 0, L))^2 (for a == b, u = (1, 0) and L = 0: the distance to a). min(c_a, c_b) enters as
-    + log c before the max over persons.
-    """
-    g = -0.5 / sigma ** 2
-    a, b = xy[:, :, ea], xy[:, :, eb]                                           # (n, M, E, t, 2)
-    logc = _log_score(torch.minimum(score[:, :, ea], score[:, :, eb]))[..., None, None]
+def _limb_params(xy: torch.Tensor, score: torch.Tensor, ea: torch.Tensor, eb: torch.Tensor) -> torch.Tensor:
+    """-> (N*E*T, M, 6): a_x, a_y, u_x, u_y, L / 2, log min(c_a, c_b) (u the unit direction a -> b, L the
+    length; for a == b, u = (1, 0) and L = 0)."""
+    a, b = xy[..., ea, :], xy[..., eb, :]                                      # (N, M, T, E, 2)
+    logc = _log_score(torch.minimum(score[..., ea], score[..., eb]))[..., None]
     d = b - a
     length = d.norm(dim=-1, keepdim=True)
     degenerate = length <= 1e-6
     u = torch.where(degenerate, torch.tensor([1.0, 0.0], dtype=xy.dtype, device=xy.device), d / length)
-    length = torch.where(degenerate, 0.0, length)[..., None]                   # (n, M, E, t, 1, 1)
-    px = torch.arange(W, dtype=xy.dtype, device=xy.device) - a[..., 0:1]       # (n, M, E, t, W)
-    py = torch.arange(H, dtype=xy.dtype, device=xy.device) - a[..., 1:2]       # (n, M, E, t, H)
-    ux, uy = u[..., 0:1], u[..., 1:2]
-    s = (py * uy)[..., :, None] + (px * ux)[..., None, :]                       # (n, M, E, t, H, W)
+    half = torch.where(degenerate, 0.0, length * 0.5)
+    p = torch.cat([a, u, half, logc], -1)                                      # (N, M, T, E, 6)
+    N, M, T, E, _ = p.shape
+    return p.permute(0, 3, 2, 1, 4).reshape(N * E * T, M, 6)
+
+
+def _joint_near(p: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, half, reach: torch.Tensor) -> torch.Tensor:
+    """p (F, M, 3), tile centres cx (nx,), cy (ny,), tile half-sizes (rows, columns), reach (F, M)
+    -> (F, M, ny, nx): whether the box of the tile's pixel centres is within reach of the joint (exact)."""
+    dx = ((cx - p[..., 0:1]).abs_() - half[1]).clamp_(min=0.0).square_()
+    dy = ((cy - p[..., 1:2]).abs_() - half[0]).clamp_(min=0.0).square_()
+    return (dy[..., :, None] + dx[..., None, :]) < reach.square()[..., None, None]
+
+
+def _joint_prep(p: torch.Tensor, ox: torch.Tensor, oy: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """p (K, 3) of K (tile, person) entries, their tile origins ox, oy (K,) -> (origin - joint) x and y, log c,
+    each (K, 1)."""
+    return (ox - p[:, 0])[:, None], (oy - p[:, 1])[:, None], p[:, 2:3]
+
+
+def _joint_tiles(coef: tuple[torch.Tensor, ...], ij: torch.Tensor, g: float, ws: torch.Tensor) -> torch.Tensor:
+    """`_joint_prep`'s (K, 1) terms, the pixel offsets in a tile ij = [1, column, row] (3, P), workspace ws
+    (2, >= K P) -> g |pixel - joint|^2 + log c (K, P), a view of ws[0]."""
+    x0, y0, logc = coef
+    K, P = x0.shape[0], ij.shape[1]
+    dx = torch.add(ij[1], x0, out=ws[0, :K * P].view(K, P))
+    dy = torch.add(ij[2], y0, out=ws[1, :K * P].view(K, P))
+    return torch.addcmul(logc, dx, dx, value=g, out=dx).addcmul_(dy, dy, value=g)
+
+
+def _limb_near(p: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, half, reach: torch.Tensor) -> torch.Tensor:
+    """p (F, M, 6), tile centres, tile half-sizes, reach (F, M) -> (F, M, ny, nx): whether the tile's centre is
+    within reach + the tile's half-diagonal of the segment (true for every tile with a pixel within reach)."""
+    px, py = cx - p[..., 0:1], cy - p[..., 1:2]                                # (F, M, nx), (F, M, ny)
+    ux, uy = p[..., 2:3], p[..., 3:4]
+    s = (py * uy)[..., :, None] + (px * ux)[..., None, :]                      # (F, M, ny, nx)
     q = (py * -ux)[..., :, None] + (px * uy)[..., None, :]
-    s.sub_(torch.minimum(s, length).clamp_(min=0.0))                           # s - clamp(s, 0, L)
-    arg = torch.addcmul(logc, q, q, value=g, out=q).addcmul_(s, s, value=g)
-    return _max_over_persons(arg).clamp_(min=ARG_MIN)
+    s.sub_(p[..., 4:5, None]).abs_().sub_(p[..., 4:5, None]).clamp_(min=0.0)
+    return q.square_().addcmul_(s, s) < (reach + math.hypot(*half)).square_()[..., None, None]
 
 
-def _render(xy: torch.Tensor, score: torch.Tensor, size: Size, sigma: float, channels: int, chunk_fn,
-            extra=(), max_elements: Optional[int] = None) -> torch.Tensor:
-    """xy (N, M, T, V, 2), score (N, M, T, V) -> (N, channels, T, H, W), rendered in bounded blocks of frames
-    (whole clips, or part of one clip), each exponentiated straight into its place in the output. The chunk
-    functions see (n, M, V, t) so that their max over persons comes out in the output's (n, C, t, H, W) order."""
+def _limb_prep(p: torch.Tensor, ox: torch.Tensor, oy: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """p (K, 6) of K (tile, person) entries, their tile origins ox, oy (K,) -> the coefficients of s and q below
+    on [1, column, row] offsets (K, 3) each, L/2 and log c (K, 1) each.
+
+    In the segment's frame (unit direction u along b - a, half-length L/2), s = (pixel - a) . u - L/2 (along,
+    from the middle) and q = (pixel - a) x u (across) are affine in the pixel offsets in a tile, and the squared
+    distance to the segment is q^2 + max(|s| - L/2, 0)^2 (for a == b, u = (1, 0) and L = 0: the distance to a).
+    """
+    px, py = ox - p[:, 0], oy - p[:, 1]                                        # the tile origin - a
+    ux, uy, half = p[:, 2], p[:, 3], p[:, 4]
+    s = torch.stack([px * ux + py * uy - half, ux, uy], 1)
+    q = torch.stack([px * uy - py * ux, uy, -ux], 1)
+    return s, q, p[:, 4:5], p[:, 5:6]
+
+
+def _limb_tiles(coef: tuple[torch.Tensor, ...], ij: torch.Tensor, g: float, ws: torch.Tensor) -> torch.Tensor:
+    """`_limb_prep`'s terms, the pixel offsets in a tile ij = [1, column, row] (3, P), workspace ws (2, >= K P)
+    -> g d^2 + log c (K, P), a view of ws[1], d the distance to the segment."""
+    s_coef, q_coef, half, logc = coef
+    K, P = s_coef.shape[0], ij.shape[1]
+    s = torch.mm(s_coef, ij, out=ws[0, :K * P].view(K, P))
+    q = torch.mm(q_coef, ij, out=ws[1, :K * P].view(K, P))
+    s.abs_().sub_(half).clamp_(min=0.0)                                        # beyond the ends, else 0
+    return torch.addcmul(logc, q, q, value=g, out=q).addcmul_(s, s, value=g)
+
+
+def _empty(numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A new 1-D buffer. On a CPU it comes from numpy, which asks Linux for transparent huge pages (madvise) for
+    buffers of 4 MB and more; torch's allocator does not (unless THP_MEM_ALLOC_ENABLE=1 is set at startup). A
+    batch's heatmaps easily take a GB, and first touching that much memory (the kernel's page faults) costs
+    about half as long in 2 MB pages as in 4 kB ones."""
+    if device.type == "cpu" and dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.empty(numel, dtype=np.float32 if dtype == torch.float32 else np.float64))
+    return torch.empty(numel, dtype=dtype, device=device)
+
+
+def _render(p: torch.Tensor, near_fn, prep_fn, tiles_fn, N: int, C: int, T: int, size: Size, sigma: float,
+            max_elements: Optional[int] = None, tile: tuple[int, int] = TILE) -> torch.Tensor:
+    """Per-(channel-frame, person) parameters p (N*C*T, M, k) -> (N, C, T, H, W) heatmaps, max over persons.
+
+    Blocks of about `max_elements` output values (whole channel-frames): `near_fn` finds the (tile, person)
+    entries where the person reaches the tile, `prep_fn` turns the entries of the first person reaching each
+    tile into per-entry terms and, in batches of `batch` entries that stay in cache, `tiles_fn` computes the
+    exponents of their pixels, which are clamped, exponentiated, flushed and copied into the output (zeroed,
+    on a CPU, stretch by stretch just before the copy, to be still in cache); then the second person reaching a
+    tile (few tiles) merges in by a maximum, and so on.
+    """
     H, W = _hw(size)
-    N, M, T, V = score.shape
-    xy_v = xy.permute(0, 1, 3, 2, 4)                                            # (N, M, V, T, 2)
-    s_v = score.permute(0, 1, 3, 2)
-    out = torch.empty((N, channels, T, H, W), dtype=xy.dtype, device=xy.device)
-    if max_elements is None:                   # small blocks stay in cache on a CPU; big ones keep a GPU busy
-        max_elements = 1 << (20 if xy.device.type == "cpu" else 26)
-    frames = max(1, max_elements // max(1, M * channels * H * W))
-    if frames >= T:
-        blocks = [(n, min(N, n + frames // T), 0, T) for n in range(0, N, frames // T)]
-    else:
-        blocks = [(n, n + 1, t, min(T, t + frames)) for n in range(N) for t in range(0, T, frames)]
-    for n0, n1, t0, t1 in blocks:
-        arg = chunk_fn(xy_v[n0:n1, :, :, t0:t1], s_v[n0:n1, :, :, t0:t1], H, W, sigma, *extra)
-        view = out[n0:n1, :, t0:t1]
-        torch.nn.functional.threshold_(torch.exp(arg, out=view), FLUSH, 0.0)
-    return out
+    F, M, _ = p.shape
+    dtype, device = p.dtype, p.device
+    cpu = device.type == "cpu"
+    g = -0.5 / sigma ** 2
+    th, tw = _tile_len(H, tile[0]), _tile_len(W, tile[1])
+    ny, nx, P, HW = H // th, W // tw, th * tw, H * W
+    half = ((th - 1) / 2, (tw - 1) / 2)
+    cy = torch.arange(ny, dtype=dtype, device=device) * th + half[0]          # tile centres
+    cx = torch.arange(nx, dtype=dtype, device=device) * tw + half[1]
+    ij = torch.stack([torch.ones(P, dtype=dtype, device=device),
+                      torch.arange(tw, dtype=dtype, device=device).repeat(th),
+                      torch.arange(th, dtype=dtype, device=device).repeat_interleave(tw)])   # (3, P), row-major
+    row_step = torch.arange(th, device=device) * nx
+    logc = p[..., -1]
+    reach = ((logc - ARG_MIN).clamp(min=0.0) / -g).sqrt_().add_(1e-3)        # (F, M), with a margin
+    reach.masked_fill_(logc <= ARG_MIN, math.nan)                              # NaN: reaches no tile
+    params = p.reshape(F * M, p.shape[2])
+    out = _empty(F * HW, dtype, device)
+    rows_of = out.view(-1, tw)                                                 # (F*H*nx, tw): tile rows
+    if max_elements is None:
+        max_elements = 1 << (22 if cpu else 26)
+    fc = max(1, max_elements // HW)                                            # channel-frames per block
+    batch = max(1, (1 << (18 if cpu else 26)) // (2 * P))                     # entries per batch
+    ws = torch.empty((2, 0), dtype=dtype, device=device)                       # workspace, reused by every batch
+    if M == 0:
+        return out.zero_().view(N, C, T, H, W)
+    for f0 in range(0, F, fc):
+        f1 = min(F, f0 + fc)
+        cum = near_fn(p[f0:f1], cx, cy, half, reach[f0:f1]).cumsum(1, dtype=torch.int32)   # (Fc, M, ny, nx)
+        zeroed = f0
+        for r in range(M):
+            tiles = (cum[:, -1] > r).view(-1).nonzero().squeeze(1)             # tiles reached by > r persons
+            if tiles.numel() == 0:
+                break
+            m = (cum <= r).sum(1).view(-1).index_select(0, tiles)              # the (r+1)-th of them
+            f, ty, tx = tiles // (ny * nx) + f0, tiles // nx % ny, tiles % nx
+            coef = prep_fn(params.index_select(0, f * M + m), (tx * tw).to(dtype), (ty * th).to(dtype))
+            rows = ((f * H + ty * th) * nx + tx)[:, None] + row_step           # (K, th) tile rows in rows_of
+            if ws.shape[1] < min(batch, f.numel()) * P:
+                ws = torch.empty((2, min(batch, f.numel()) * P), dtype=dtype, device=device)
+            for k0 in range(0, f.numel(), batch):
+                vals = tiles_fn([c[k0:k0 + batch] for c in coef], ij, g, ws)  # (K, P)
+                torch.nn.functional.threshold_(vals.clamp_(min=ARG_MIN).exp_(), FLUSH, 0.0)
+                vals, rows_k = vals.view(-1, tw), rows[k0:k0 + batch].view(-1)
+                if r:
+                    torch.maximum(vals, rows_of.index_select(0, rows_k), out=vals)
+                else:
+                    upto = int(f[min(k0 + batch, f.numel()) - 1]) + 1 if cpu else f1   # f is sorted
+                    out[zeroed * HW:upto * HW].zero_()
+                    zeroed = upto
+                rows_of.index_copy_(0, rows_k, vals)
+            if r == 0:
+                out[zeroed * HW:f1 * HW].zero_()
+                zeroed = f1
+        out[zeroed * HW:f1 * HW].zero_()                                       # a block that nobody reaches
+    return out.view(N, C, T, H, W)
 
 
 def joint_heatmaps(xy: torch.Tensor, score: torch.Tensor, size: Size = 56, sigma: float = 0.6,
                    max_elements: Optional[int] = None) -> torch.Tensor:
     """xy (N, M, T, V, 2) in heatmap pixels, score (N, M, T, V) -> (N, V, T, H, W), max over persons."""
-    return _render(xy, score, size, sigma, score.shape[-1], _joint_chunk, (), max_elements)
+    N, M, T, V = score.shape
+    return _render(_joint_params(xy, score), _joint_near, _joint_prep, _joint_tiles, N, V, T, size, sigma,
+                   max_elements)
 
 
 def limb_heatmaps(xy: torch.Tensor, score: torch.Tensor, edges: Sequence[tuple[int, int]], size: Size = 56,
                   sigma: float = 0.6, max_elements: Optional[int] = None) -> torch.Tensor:
     """xy (N, M, T, V, 2) in heatmap pixels, score (N, M, T, V), E edges -> (N, E, T, H, W), max over persons."""
     e = torch.as_tensor(np.asarray(edges, dtype=np.int64).reshape(-1, 2), device=xy.device)
-    return _render(xy, score, size, sigma, len(e), _limb_chunk, (e[:, 0], e[:, 1]), max_elements)
+    N, M, T, _ = score.shape
+    return _render(_limb_params(xy, score, e[:, 0], e[:, 1]), _limb_near, _limb_prep, _limb_tiles, N, len(e), T,
+                   size, sigma, max_elements)
 
 
 def pseudo_heatmaps(skeleton, mode: str = "joint", edges: Optional[Sequence[tuple[int, int]]] = None,
