@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from workers.io.atomic import atomic_write_bytes, publish  # noqa: F401  (re-exported)
+from workers.io.atomic import atomic_target, atomic_write_bytes, publish  # noqa: F401  (re-exported)
 
 _META = "__meta__"
 
@@ -76,16 +74,8 @@ class Store:
 
     def save(self, stage: str, key: str, art: Artifact) -> Path:
         p = self.path(stage, key)
-        p.parent.mkdir(parents=True, exist_ok=True)
         payload = dict(art.arrays)
         payload[_META] = np.frombuffer(canonical_json(art.meta).encode(), dtype=np.uint8)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{key[:8]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **payload)
-            publish(tmp, p)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_target(p) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **payload)
         return p

@@ -13,12 +13,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..io.atomic import atomic_target  # noqa: E402
+
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_target(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def plot_run(run_dir: Path, metrics: dict) -> None:

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ..io.atomic import atomic_target
+
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -131,9 +133,8 @@ class Trainer:
                  "scaler": self.scaler.state_dict(), "epoch": epoch, "history": self.history,
                  "options": asdict(self.opts), "rng": {"torch": torch.get_rng_state(),
                                                        "numpy": np.random.get_state(), "python": random.getstate()}}
-        tmp = self.checkpoint_path.with_suffix(f".tmp-{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        with atomic_target(self.checkpoint_path) as tmp:
+            torch.save(state, tmp)
 
     def resume(self) -> bool:
         """Continue from RUN/checkpoint.pt when it exists; True if it did."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -87,29 +86,19 @@ def write_cropped(frames: Iterator[np.ndarray], box: tuple[int, int, int, int], 
     import av
     import cv2
 
-    from .atomic import publish
+    from .atomic import atomic_target
     x0, y0, x1, y1 = box
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".mp4")
-    os.close(fd)
     n = 0
-    try:
-        with av.open(tmp, "w", format="mp4") as c:
-            s = c.add_stream(_codec(), rate=fps)
-            s.width, s.height, s.pix_fmt = size, size, "yuv420p"
-            for f in frames:
-                img = cv2.resize(np.ascontiguousarray(f[y0:y1, x0:x1]), (size, size), interpolation=cv2.INTER_AREA)
-                for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    c.mux(p)
-                n += 1
-            for p in s.encode():
+    with atomic_target(Path(dest), suffix=".mp4") as tmp, av.open(tmp, "w", format="mp4") as c:
+        s = c.add_stream(_codec(), rate=fps)
+        s.width, s.height, s.pix_fmt = size, size, "yuv420p"
+        for f in frames:
+            img = cv2.resize(np.ascontiguousarray(f[y0:y1, x0:x1]), (size, size), interpolation=cv2.INTER_AREA)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
-        publish(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+            n += 1
+        for p in s.encode():
+            c.mux(p)
     return n
 
 
