@@ -49,6 +49,13 @@ def _best_hand_to_left(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def _swap_hands(p: np.ndarray) -> np.ndarray:
+    out = p.copy()
+    L, R = _slice("left_hand"), _slice("right_hand")
+    out[L], out[R] = p[R], p[L]
+    return out
+
+
 def instance_crop(inst: Instance) -> Crop:
     """The crop an expert gets for a ground-truth instance, as the pipeline would cut it."""
     img = cv2.cvtColor(cv2.imread(str(inst.image)), cv2.COLOR_BGR2RGB)
@@ -157,20 +164,13 @@ def evaluate(gt_root: Path, cfg, calibrate_on: tuple[str, ...] = ()) -> dict:
         ds = inst.dataset + (" (calibration set)" if inst.dataset in calibrate_on else "")
         for method, p in preds.items():
             rows = []
-            if inst.part == "body":
-                rows.append((f"body PCK@0.2 · {ds}", _slice("body"), inst.ref["body_size"], p, gt))
-            if inst.part == "hands":
-                rows.append((f"hand PCK@0.2 · {ds}", _slice("left_hand"), inst.ref["left_hand_size"], p, gt))
-            if inst.dataset == "coco-wholebody":
-                swapped = p.copy()
-                L, R = _slice("left_hand"), _slice("right_hand")
-                swapped[L], swapped[R] = p[R], p[L]
-                for side in ("left", "right"):
-                    idx = _slice(f"{side}_hand")
-                    if (gt[idx, 2] > 0).any():
-                        rows.append((f"hand PCK@0.2 · {ds}", idx, inst.ref[f"{side}_hand_size"], p, gt))
-                        rows.append((f"hand PCK@0.2 · {ds}, sides swapped (convention check)", idx,
-                                     inst.ref[f"{side}_hand_size"], swapped, gt))
+            for part, idx, size in scored_points(inst):
+                if part == "face":                                     # scored as NME below
+                    continue
+                label = f"{'body' if part == 'body' else 'hand'} PCK@0.2 · {ds}"
+                rows.append((label, idx, size, p, gt))
+                if part == "hands" and inst.dataset == "coco-wholebody":
+                    rows.append((f"{label}, sides swapped (convention check)", idx, size, _swap_hands(p), gt))
             for row, idx, size, pp, g in rows:
                 h, n, k = pck_hits(pp, g, idx, size)
                 a = acc[row][method]

@@ -16,6 +16,14 @@ from .fit3d import Fit3dConfig
 from .train import TrainConfig
 
 
+def known_experts(by_expert: dict) -> dict:
+    """A mapping keyed by expert name: every key must be a known expert."""
+    unknown = [k for k in by_expert if k not in EXPERT_PARTS]
+    if unknown:
+        raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
+    return by_expert
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -120,9 +128,7 @@ class RefineConfig(_Section):
     @field_validator("expert_weights")
     @classmethod
     def _weights_known(cls, v):
-        unknown = [k for k in v if k not in EXPERT_PARTS]
-        if unknown:
-            raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
+        known_experts(v)
         bad = [f"{k}.{p}={w}" for k, parts in v.items() for p, w in parts.items() if not 0 < w <= 1]
         if bad:
             raise ValueError(f"weights must be in (0, 1]: {bad}")
@@ -210,10 +216,7 @@ class BuildConfig(_Section):
     @field_validator("expert_settings")
     @classmethod
     def _known_experts(cls, v):
-        unknown = [k for k in v if k not in EXPERT_PARTS]
-        if unknown:
-            raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
-        return v
+        return known_experts(v)
 
     def get(self, dotted: str):
         """Value at a dotted path, JSON-ready (used for cache keys)."""
