@@ -40,6 +40,32 @@ def run_build(videos: Path, out: Path, config: dict | None = None, workers: int 
                  flags.get("start"), flags.get("force", False), Console(quiet=True))
 
 
+@pytest.fixture
+def one_torch_thread():
+    """For modules of small torch models (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): OpenMP's
+    thread hand-offs cost more than they save on tiny tensors and stall for seconds on a loaded 2-core machine,
+    so run single-threaded and restore the setting afterwards."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def fit_steps(model, x, y, lr: float, steps: int = 15) -> list[float]:
+    """Adam steps of cross-entropy on one fixed batch; the losses, for tests that a model can learn."""
+    import torch
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     assert VIDEOS.is_dir(), f"real sample data missing: {VIDEOS} (../shared must sit beside the checkout)"

@@ -9,6 +9,7 @@ import torch
 
 from schemas.layouts import LAYOUTS, Layout, get_layout
 from schemas.layouts.base import direct
+from tests.conftest import fit_steps
 from workers.action import graph, streams
 from workers.action.stgcn import STGCN
 from workers.action.unik import UNIK, dependency_bound
@@ -229,14 +230,7 @@ def test_training_steps_reduce_loss(model_cls):
     x, y = toy_batch(layout.num_joints)
     kwargs = {"dropout": 0.0} if model_cls is STGCN else {}
     model = model_cls(2, layout, base_channels=8, **kwargs)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_steps(model, x, y, lr=1e-2)
     assert losses[-1] < 0.3 * losses[0], losses
     assert (model(x).argmax(-1) == y).all()
 

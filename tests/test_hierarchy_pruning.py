@@ -17,6 +17,8 @@ from workers.action.pruning import (ChannelSelect, PruneGroup, PruningError, cha
 from workers.action.stgcn import STGCN, WIDTHS
 from workers.action.unik import UNIK
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 # ---------------------------------------------------------------- models with the features/classifier interface
 
@@ -588,14 +590,6 @@ def test_identity_shortcut_becomes_channel_select():
 
 
 # ---------------------------------------------------------------- ST-GCN and UNIK
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread (OpenMP threads spinning on a shared 2-core box cost up to ~100x)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _gcn(model_cls, layout: str, base: int = 10, classes: int = 7):

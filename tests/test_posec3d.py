@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from schemas.layouts import get_layout
+from tests.conftest import fit_steps
 from workers.action.heatmaps import (FLUSH, compact_crop, joint_heatmaps, limb_heatmaps, nctvm_to_nmtvc,
                                      pseudo_heatmaps, reference_heatmaps, uniform_sample_indices)
 from workers.action.posec3d import PoseC3D, PoseSlowOnly, backbone_gmacs, count_parameters
@@ -15,14 +16,7 @@ SIGMA = 0.6
 H = W = 56
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These tensors are small: OpenMP's thread hand-offs cost more than they save (and stall for seconds on a
-    loaded 2-core machine), so run single-threaded and restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def gaussian(x: float, y: float, c: float) -> np.ndarray:
@@ -262,14 +256,7 @@ def test_posec3d_learns_a_tiny_fixed_batch_and_can_be_linear_probed():
     skel = torch.from_numpy(np.stack([random_clip(rng, T=16, missing=0.0) for _ in range(6)])).float()
     batch, labels = skel.permute(0, 4, 2, 3, 1), torch.tensor([0, 1, 2, 3, 4, 0])
     model = tiny(dropout=0.0).train()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
-    losses = []
-    for _ in range(15):
-        loss = torch.nn.functional.cross_entropy(model(batch), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_steps(model, batch, labels, lr=3e-2)
     assert losses[-1] < 0.5 * losses[0], losses
 
     model.freeze_backbone()
