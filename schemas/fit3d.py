@@ -23,7 +23,8 @@ class SmplxConfig(_Section):
     model_dir: Optional[Path] = Field(None, description="folder with SMPLX_NEUTRAL.npz (licence-gated, "
                                                         "user-supplied); null = no SMPL-X fitting")
     gender: Literal["neutral", "male", "female"] = "neutral"
-    iterations: int = Field(100, ge=1, description="optimiser steps per stage")
+    iterations: int = Field(600, ge=1, description="most L-BFGS iterations per fitting stage (a stage stops "
+                                                   "earlier when it has converged)")
     device: str = Field("auto", description="auto (cuda when present) | cpu | cuda")
 
 

@@ -203,3 +203,16 @@ def test_posetics_export_carries_camera_frame_3d(built3d, tmp_path):
             got = sample[2:5, :T, :, :M].transpose(3, 1, 2, 0)                  # (M, T, V, 3)
             np.testing.assert_allclose(got[ok], k3[..., :3][ok], rtol=1e-6)
             assert (got[ok][:, 2] > 0.5).all()                                  # depth in front of the camera
+
+
+def test_the_smplx_model_file_is_part_of_the_fit3d_cache_key(tmp_path):
+    """Another model file in the same folder is another result: fit3d's key carries the file's hash."""
+    from pipeline.stages.fit3d import STAGE
+    from schemas.config import BuildConfig
+    from tests.synthetic_smplx import write_synthetic_smplx
+    from workers import models
+    a, b = write_synthetic_smplx(tmp_path / "a", seed=0), write_synthetic_smplx(tmp_path / "b", seed=1)
+    cfg = lambda d, on=True: BuildConfig(fit3d={"enabled": on, "smplx": {"model_dir": str(d)}})  # noqa: E731
+    assert STAGE.weights(cfg(a)) == {"smplx": models.smplx_model_hash(str(a), "neutral")}
+    assert STAGE.weights(cfg(a)) != STAGE.weights(cfg(b))
+    assert STAGE.weights(cfg(a, on=False)) == {} and STAGE.weights(BuildConfig()) == {}

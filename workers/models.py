@@ -47,3 +47,11 @@ def detector_hash(name: str, weights: str | None) -> str:
     if not path or not os.path.exists(path):
         raise FileNotFoundError(f"detect.weights: {path} does not exist")
     return sha256_files([path])
+
+
+@lru_cache(maxsize=None)
+def smplx_model_hash(model_dir: str, gender: str) -> str:
+    """sha256 of the SMPL-X model file fit3d would load (its cache key's weight hash)."""
+    from .experts.base import sha256_files
+    from .fitting.smplx_fit import resolve_model_file
+    return sha256_files([str(resolve_model_file(model_dir, gender))])

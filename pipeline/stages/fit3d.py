@@ -6,6 +6,7 @@ outputs:   arrays: points3d (M, T, 145, 4) = X, Y, Z metres in the camera frame 
            candidate per person; direct (M, T, 145, 4) always; smplx (M, T, 145, 4) when fitting ran
            meta: camera (fx, fy, cx, cy), per person {method, errors: {candidate: normalised reprojection error}}
 params:    fit3d.* (off unless fit3d.enabled; then convert writes these 3D points instead of the world frame)
+weights:   sha256 of the SMPL-X model file when fitting runs
 resources: 1 CPU, vectorised (direct: milliseconds per clip)
 candidates: direct = workers/lift/direct.py (world landmarks translated into the camera frame by least squares,
            hands and face lifted at their wrist/nose depth); smplx = workers/fitting (when smplx.model_dir)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workers import models
 from workers.lift.choose import choose
 from workers.lift.direct import default_intrinsics, lift_direct
 
@@ -52,4 +54,11 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(arrays, {"enabled": True, "camera": [round(float(k), 3) for k in K], "choice": picks})
 
 
-STAGE = Stage(name="fit3d", version="1", run=run, params=("fit3d",), resources={"cpu": 1}, doc=__doc__)
+def _weights(cfg) -> dict:
+    """The SMPL-X model file's hash when fitting runs: a different model file is a different result."""
+    s = cfg.fit3d.smplx
+    return {"smplx": models.smplx_model_hash(str(s.model_dir), s.gender)} if cfg.fit3d.enabled and s.model_dir else {}
+
+
+STAGE = Stage(name="fit3d", version="2", run=run, params=("fit3d",), weights=_weights, resources={"cpu": 1},
+              doc=__doc__)

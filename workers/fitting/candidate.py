@@ -2,7 +2,8 @@
 track (shape shared over the track, temporal term between consecutive frames) -> camera-frame 3D back in the
 canonical whole-body space, so every layout with 3D can be made from it.
 
-inputs:  canonical 2D (M, T, 145, 3) pixels + score, intrinsics K, the fit3d.smplx config
+inputs:  canonical 2D (M, T, 145, 3) pixels + score, intrinsics K, the fit3d.smplx config, and the direct
+         candidate's canonical 3D (M, T, 145, 4) when there is one (the fit's start and 3D guide)
 outputs: canonical 3D (M, T, 145, 4) = X, Y, Z metres (camera frame), score, and the fitted parameters
          (M, T, P) in PARAMS order (NaN where a frame was not fitted); points SMPL-X has no joint for
          (MediaPipe's eye corners, mouth corners, hand points on the body model, the face contour) are NaN
@@ -62,7 +63,11 @@ def smplx_candidate(scfg, points: np.ndarray, K, direct: np.ndarray | None = Non
     device = _device(scfg.device)
     model = _model(str(scfg.model_dir), scfg.gender, device)
     m_idx, t_idx = np.nonzero(rows)
-    res = fit(model, kp[m_idx, t_idx], K, sequence_ids=m_idx, iterations=scfg.iterations, device=device)
+    init = None
+    if direct is not None:                         # the direct candidate starts the fit and guides its body (see fit)
+        d = apply_layout("ntu-x-118", direct)[m_idx, t_idx]                   # (B, 118, 4)
+        init = {"joints": np.where(d[..., 3:] > 0, d[..., :3], np.nan)}
+    res = fit(model, kp[m_idx, t_idx], K, init=init, sequence_ids=m_idx, iterations=scfg.iterations, device=device)
     src, dst = ntu_x_to_canonical()
     J = np.asarray(res["joints"], np.float32)                                 # (B, 118, 3)
     score = kp[m_idx, t_idx][:, src, 2]

@@ -2,7 +2,8 @@
 
 Contract: `gmof` = Geman-McClure robustifier; `reprojection` = confidence-weighted robust 2D error of projected
 joints (pixels^2); `joint_angle_limits` = SMPLify's exp penalty on elbows (y axis) and knees (x axis) bending the
-wrong way; `temporal` = squared differences of consecutive frames within a sequence (zero at sequence ends).
+wrong way; `acceleration` = squared second differences of consecutive frames within a sequence (a constant-velocity
+prior: zero for uniform motion, so it smooths jitter without pulling a moving person towards standing still).
 The body pose prior is a plain L2 (Gaussian, zero mean) on the axis-angle body pose: SMPLify-X uses VPoser,
 which needs learned weights that are not available here.
 """
@@ -43,7 +44,12 @@ def joint_angle_limits(body_pose: torch.Tensor) -> torch.Tensor:
     return torch.exp(body_pose[:, idx] * sign).pow(2).sum(-1)
 
 
-def temporal(x: torch.Tensor, same_seq_next: torch.Tensor) -> torch.Tensor:
-    """Per frame t: |x_{t+1} - x_t|^2 where frame t+1 is the next frame of the same sequence (else 0)."""
-    d = ((x[1:] - x[:-1]) ** 2).flatten(1).sum(-1) * same_seq_next
-    return torch.cat([d, d.new_zeros(1)])
+def acceleration(x: torch.Tensor, same_seq_next: torch.Tensor) -> torch.Tensor:
+    """Per frame t: |x_{t+1} - 2 x_t + x_{t-1}|^2 where t-1, t, t+1 are consecutive frames of one sequence (else 0);
+    `same_seq_next[t]` = 1 when frame t+1 continues frame t's sequence."""
+    if x.shape[0] < 3:
+        return x.new_zeros(x.shape[0])
+    inner = same_seq_next[:-1] * same_seq_next[1:]                       # t-1 -> t and t -> t+1 both continue
+    d = ((x[2:] - 2 * x[1:-1] + x[:-2]) ** 2).flatten(1).sum(-1) * inner
+    z = d.new_zeros(1)
+    return torch.cat([z, d, z])

@@ -15,36 +15,51 @@ Contract:
   (NaN where a frame has no confident joint), sequence_ids (B,).
   B = frames x persons; rows with the same sequence id are one person's track, consecutive rows = consecutive
   frames: the shape is shared and the temporal term links them. Default: every row its own sequence.
+  `init` may hold `joints` (B, 118, 3) camera-frame 3D (NaN where missing; e.g. the direct candidate): an extra
+  stage-0 start from their torso (`rigid_init`), and their root-relative body joints guide the early stages
+  (below); or any of global_orient / body_pose / transl directly.
+  `iterations` = the most L-BFGS iterations per stage; a stage stops earlier once an L-BFGS round of `ROUND`
+  iterations lowers the loss by less than `FTOL` (relative).
 - Loss (per frame, summed): Geman-McClure (sigma 100 px) confidence-weighted reprojection of the 118 joints
   through the pinhole camera; L2 body pose prior (stand-in for SMPLify-X's VPoser, whose learned weights are not
   available here); L2 shape prior; L2 hand PCA prior; L2 expression and jaw priors; SMPLify's exp joint-angle
-  limits on elbows and knees; temporal smoothness (squared consecutive differences of body/hand/jaw pose,
-  expression, global rotation matrix and translation within a sequence).
+  limits on elbows and knees; temporal smoothness (squared second differences -- a constant-velocity prior --
+  of body/hand/jaw pose, expression, global rotation matrix and translation within a sequence); with
+  `init["joints"]`, a 3D guide term in stages 1-2 (weights `guide`): squared distance of the model's BODY_25
+  joints to the given ones, both relative to the mid-hip, scaled by (focal / depth)^2 so 1 cm weighs like the
+  pixels it spans. Monocular 2D leaves each limb's depth direction ambiguous; the direct candidate (MediaPipe's
+  learned 3D) settles it, as ExPose's regression initialised NTU-X's fits.
 - Stages like SMPLify-X: (0) translation + global orientation on the torso joints, initialised from the 2D
-  torso size and the focal length (or from `init`), trying facing-the-camera / facing-away orientations from
-  the shoulders' left-right order; (1-3) all parameters with annealed prior weights. L-BFGS (strong Wolfe).
+  torso size and the focal length, trying facing-the-camera / facing-away orientations and, when given, the
+  rigid fit to `init["joints"]`; the lowest torso loss per frame wins; (1-4) all parameters with annealed prior
+  weights. L-BFGS (strong Wolfe), run to convergence (see `iterations`).
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 from smplx.lbs import batch_rodrigues
 
 from . import priors
 from .fast_joints import JointsOnly
 from .joint_map import NUM_SMPLX_JOINTS, SMPLX_TO_NTU_X_118, TORSO
+from .rigid_init import rigid_init
 
 SIGMA_PX = 100.0
-# annealed weights of stages 1..3 (data term in pixels^2, poses in rad^2)
+# annealed weights of stages 1..4 (data term in pixels^2, poses in rad^2)
 STAGE_WEIGHTS = [
-    dict(pose=400.0, shape=100.0, hand=40.0, expr=40.0, jaw=400.0, angle=10.0),
-    dict(pose=40.0, shape=20.0, hand=4.0, expr=4.0, jaw=40.0, angle=5.0),
-    dict(pose=4.0, shape=5.0, hand=0.4, expr=0.4, jaw=4.0, angle=1.0),
+    dict(pose=400.0, shape=100.0, hand=40.0, expr=40.0, jaw=400.0, angle=10.0, guide=1.0),
+    dict(pose=40.0, shape=20.0, hand=4.0, expr=4.0, jaw=40.0, angle=5.0, guide=0.1),
+    dict(pose=4.0, shape=5.0, hand=0.4, expr=0.4, jaw=4.0, angle=1.0, guide=0.0),
+    dict(pose=0.4, shape=1.0, hand=0.04, expr=0.04, jaw=0.4, angle=0.1, guide=0.0),
 ]
+ROUND = 20          # L-BFGS iterations per convergence check
+HISTORY = 100       # L-BFGS curvature pairs kept (20 converged several times slower on the synthetic fits)
+FTOL = 1e-6         # stop a stage when a round lowers the loss by less than this fraction
 _TORSO_PAIRS = ((2, 9), (5, 12), (1, 8), (2, 5), (9, 12))  # shoulder-hip diagonals, neck-midhip, shoulders, hips
 
 
@@ -78,15 +93,25 @@ def load_model(model_dir: str | os.PathLike, gender: str = "neutral", num_betas:
     return model
 
 
-def _forward(model, p: dict, seq: torch.Tensor) -> torch.Tensor:
-    """NTU-X 118 joints (B, 118, 3) in the camera frame (the model's joints, computed by `JointsOnly`)."""
+def _forward(model, p: dict, seq: torch.Tensor, rotation: torch.Tensor | None = None) -> torch.Tensor:
+    """NTU-X 118 joints (B, 118, 3) in the camera frame (the model's joints, computed by `JointsOnly`).
+
+    The global rotation is `rotation` (B, 3, 3) when given, else Rodrigues of `p["global_orient"]`. It is applied
+    about the root joint after posing with a zero global orientation, which is what SMPL-X does (the root joint
+    does not move when posing, and the pose blend shapes do not read the global orientation); the fit optimises
+    a small rotation composed with a fixed one, so its parameters stay far from the axis-angle's |angle| = pi.
+    """
     fast = getattr(model, "_joints_only", None)
     if fast is None or fast.v_template.device != p["transl"].device:
         fast = model._joints_only = JointsOnly(model)
-    J = fast(betas=p["betas"][seq], expression=p["expression"], global_orient=p["global_orient"],
+    if rotation is None:
+        rotation = batch_rodrigues(p["global_orient"])
+    J = fast(betas=p["betas"][seq], expression=p["expression"], global_orient=torch.zeros_like(p["transl"]),
              body_pose=p["body_pose"], left_hand_pose=p["left_hand_pose"], right_hand_pose=p["right_hand_pose"],
-             jaw_pose=p["jaw_pose"], transl=p["transl"])
-    return J[:, torch.as_tensor(SMPLX_TO_NTU_X_118, device=J.device)]
+             jaw_pose=p["jaw_pose"], transl=torch.zeros_like(p["transl"]))
+    J = J[:, torch.as_tensor(SMPLX_TO_NTU_X_118, device=J.device)]
+    root = J[:, 8:9]                                   # BODY_25 mid-hip = the SMPL-X root joint
+    return (J - root) @ rotation.transpose(1, 2) + root + p["transl"][:, None]
 
 
 def _sequence_ids(B: int, sequence_ids, frames_per_sequence) -> np.ndarray:
@@ -102,14 +127,15 @@ def _sequence_ids(B: int, sequence_ids, frames_per_sequence) -> np.ndarray:
     return inv
 
 
-def _init_translation(model, kp: torch.Tensor, orient: torch.Tensor, intrinsics) -> torch.Tensor:
-    """Depth from the ratio of 3D (model at `orient`) to 2D torso lengths times focal; x, y from the 2D mid-hip."""
+def _init_translation(model, kp: torch.Tensor, rotation: torch.Tensor, intrinsics) -> torch.Tensor:
+    """Depth from the ratio of 3D (model rotated by `rotation` (B, 3, 3)) to 2D torso lengths times focal; x, y from
+    the 2D mid-hip."""
     fx, fy, cx, cy = intrinsics
     f = 0.5 * (fx + fy)
     B = kp.shape[0]
     with torch.no_grad():
-        J = _forward(model, _zero_params(model, B, kp.dtype, kp.device) | {"global_orient": orient},
-                     torch.zeros(B, dtype=torch.long, device=kp.device))
+        J = _forward(model, _zero_params(model, B, kp.dtype, kp.device),
+                     torch.zeros(B, dtype=torch.long, device=kp.device), rotation)
     transl = kp.new_zeros(B, 3)
     xy, c = kp[..., :2], kp[..., 2] > 0
     for b in range(B):
@@ -133,6 +159,12 @@ def _init_translation(model, kp: torch.Tensor, orient: torch.Tensor, intrinsics)
     return transl
 
 
+def _rotvec(R: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (B, 3, 3) -> axis-angle (B, 3), smplx's convention (stable near 0 and pi)."""
+    rv = Rotation.from_matrix(R.detach().cpu().double().numpy().reshape(-1, 3, 3)).as_rotvec()
+    return torch.as_tensor(rv, dtype=R.dtype, device=R.device).reshape(-1, 3)
+
+
 def _zero_params(model, B: int, dtype, device) -> dict:
     z = lambda *s: torch.zeros(*s, dtype=dtype, device=device)  # noqa: E731
     return dict(global_orient=z(B, 3), body_pose=z(B, 63), left_hand_pose=z(B, model.num_pca_comps),
@@ -141,19 +173,53 @@ def _zero_params(model, B: int, dtype, device) -> dict:
 
 
 def _lbfgs(params: list, closure_loss, iterations: int) -> None:
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-7, tolerance_change=1e-9, history_size=20)
+    """Minimise with L-BFGS in rounds of `ROUND` iterations (the optimiser keeps its curvature history across
+    rounds) until a round gains less than `FTOL` of the loss or `iterations` are spent."""
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=ROUND, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-9, tolerance_change=1e-12, history_size=HISTORY)
 
     def closure():
         opt.zero_grad()
         loss = closure_loss()
         loss.backward()
         return loss
-    opt.step(closure)
+    prev, done = None, 0
+    while done < iterations:
+        n = min(ROUND, iterations - done)
+        opt.param_groups[0]["max_iter"] = n
+        start = float(opt.step(closure).detach())   # the loss where this round started (= where the last ended)
+        if prev is not None and prev - start <= FTOL * abs(prev):
+            break
+        prev, done = start, done + n
+
+
+def objective(model, p: dict, R: torch.Tensor, kp: torch.Tensor, intr, seq: torch.Tensor,
+              next_same: torch.Tensor, w: dict, temporal_weight: float, guide=None) -> torch.Tensor:
+    """The loss of stages 1-4 (a scalar): robust reprojection + priors (weights `w`) + temporal smoothness + the
+    3D guide (`guide` = (root-relative BODY_25 targets (B, 25, 3) with NaN where missing, scale (B,)) or None)."""
+    J = _forward(model, p, seq, R)
+    total = priors.reprojection(J, kp, intr, SIGMA_PX)
+    if guide is not None and w.get("guide", 0) > 0:
+        target, scale = guide
+        rel = J[:, :25] - J[:, 8:9]
+        sq = ((rel - torch.nan_to_num(target)) ** 2).sum(-1) * torch.isfinite(target).all(-1)
+        total = total + w["guide"] * scale * sq.sum(-1)
+    total = total + w["pose"] * (p["body_pose"] ** 2).sum(-1)
+    total = total + w["hand"] * ((p["left_hand_pose"] ** 2).sum(-1) + (p["right_hand_pose"] ** 2).sum(-1))
+    total = total + w["expr"] * (p["expression"] ** 2).sum(-1) + w["jaw"] * (p["jaw_pose"] ** 2).sum(-1)
+    total = total + w["angle"] * priors.joint_angle_limits(p["body_pose"])
+    if temporal_weight > 0 and len(R) > 2:
+        acc = priors.acceleration
+        smooth = (acc(p["body_pose"], next_same) + acc(R, next_same)
+                  + 0.1 * acc(torch.cat([p["left_hand_pose"], p["right_hand_pose"], p["jaw_pose"], p["expression"]],
+                                        -1), next_same)
+                  + 100.0 * acc(p["transl"], next_same))
+        total = total + temporal_weight * smooth
+    return total.sum() + w["shape"] * (p["betas"] ** 2).sum()
 
 
 def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=None,
-        frames_per_sequence: int | None = None, iterations: int = 30, temporal_weight: float = 100.0,
+        frames_per_sequence: int | None = None, iterations: int = 600, temporal_weight: float = 100.0,
         device: str | torch.device = "cpu") -> dict:
     """Fit SMPL-X to (B, 118, 3) keypoints; see the module docstring for inputs and outputs."""
     device = torch.device(device)
@@ -172,70 +238,84 @@ def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=
     next_same = torch.as_tensor(ids[1:] == ids[:-1], dtype=dtype, device=device)
     init = dict(init or {})
 
+
+    def as_t(name: str, *shape: int) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(init[name]), dtype=dtype, device=device).reshape(B, *shape)
+
     p = _zero_params(model, B, dtype, device)
     p["betas"] = torch.zeros(S, model.num_betas, dtype=dtype, device=device)
     if "body_pose" in init:
-        p["body_pose"] = torch.as_tensor(np.asarray(init["body_pose"]), dtype=dtype, device=device).reshape(B, 63)
+        p["body_pose"] = as_t("body_pose", 63)
 
-    # ---- stage 0: global orientation + translation on the torso
+    # ---- stage 0: global rotation + translation on the torso. Rotations are R = rodrigues(delta) @ R0 with R0
+    # fixed per stage and the small `delta` optimised (well-conditioned even for bodies facing the camera, |angle|
+    # near pi); R0 is re-based on the result before every stage.
     torso_w = torch.zeros(118, dtype=dtype, device=device)
     torso_w[TORSO] = 1.0
     if "global_orient" in init:
-        candidates = [torch.as_tensor(np.asarray(init["global_orient"]), dtype=dtype, device=device).reshape(B, 3)]
+        orients = [batch_rodrigues(as_t("global_orient", 3))]
     else:
-        front = torch.tensor([math.pi, 0.0, 0.0], dtype=dtype, device=device).expand(B, 3)
-        back = torch.tensor([0.0, 0.0, math.pi], dtype=dtype, device=device).expand(B, 3)
-        candidates = [front.clone(), back.clone()]
+        front = torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=dtype, device=device)  # pi about x
+        back = torch.tensor([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]], dtype=dtype, device=device)   # pi about z
+        orients = [front.expand(B, 3, 3).clone(), back.expand(B, 3, 3).clone()]
+    starts = [(R, as_t("transl", 3) if "transl" in init else _init_translation(model, kp, R, intr)) for R in orients]
+    if "joints" in init:                         # rigid fit of the rest torso to given 3D (the direct candidate)
+        with torch.no_grad():
+            rest = _forward(model, _zero_params(model, 1, dtype, device), torch.zeros(1, dtype=torch.long,
+                                                                                      device=device))[0]
+        R, transl, ok = rigid_init(rest[TORSO], rest[8], as_t("joints", 118, 3))
+        if ok.any():
+            starts.append((torch.where(ok[:, None, None], R, starts[0][0]),
+                           torch.where(ok[:, None], transl, starts[0][1])))
+    zero3 = torch.zeros(B, 3, dtype=dtype, device=device)
     best_loss, best = None, None
-    for orient in candidates:
-        if "transl" in init:
-            transl = torch.as_tensor(np.asarray(init["transl"]), dtype=dtype, device=device).reshape(B, 3)
-        else:
-            transl = _init_translation(model, kp, orient, intr)
-        q = dict(p, global_orient=orient.clone().requires_grad_(True), transl=transl.clone().requires_grad_(True))
+    for R0, transl in starts:
+        q = dict(p, delta=zero3.clone().requires_grad_(True), transl=transl.clone().requires_grad_(True))
         z_init = transl[:, 2].clone()
 
-        def loss0():
-            J = _forward(model, q, seq)
+        def loss0(q=q, R0=R0, z_init=z_init):
+            J = _forward(model, q, seq, batch_rodrigues(q["delta"]) @ R0)
             data = priors.reprojection(J, kp, intr, SIGMA_PX, torso_w)
             depth = 1e2 * (q["transl"][:, 2] - z_init) ** 2       # keep the torso-size depth (SMPLify-X's depth term)
             return (data + depth).sum()
-        _lbfgs([q["global_orient"], q["transl"]], loss0, iterations)
+        _lbfgs([q["delta"], q["transl"]], loss0, iterations)
         with torch.no_grad():
-            J = _forward(model, q, seq)
-            per_frame = priors.reprojection(J, kp, intr, SIGMA_PX, torso_w)
-        if best is None:
-            best_loss, best = per_frame, {k: q[k].detach().clone() for k in ("global_orient", "transl")}
-        else:
+            R = batch_rodrigues(q["delta"]) @ R0
+            per_frame = priors.reprojection(_forward(model, q, seq, R), kp, intr, SIGMA_PX, torso_w)
+            if best is None:
+                best_loss, best = per_frame, {"R": R, "transl": q["transl"].detach().clone()}
+                continue
             better = per_frame < best_loss
-            for k in ("global_orient", "transl"):
-                best[k][better] = q[k].detach()[better]
+            best["R"][better] = R[better]
+            best["transl"][better] = q["transl"].detach()[better]
             best_loss = torch.minimum(best_loss, per_frame)
-    p.update(best)
+    R0 = best["R"]
+    p["transl"] = best["transl"]
+    del p["global_orient"]                           # the rotation is R0 (and each stage's delta) from here on
 
-    # ---- stages 1-3: everything, annealed priors
-    for k in p:
-        p[k] = p[k].detach().clone().requires_grad_(True)
+    # ---- stages 1-4: everything, annealed priors (and the 3D guide early on)
+    guide = None
+    if "joints" in init:
+        body = as_t("joints", 118, 3)[:, :25]
+        root_z = body[:, 8, 2]
+        usable = torch.isfinite(body[:, 8]).all(-1) & (root_z > 0)
+        target = torch.where(usable[:, None, None], body - body[:, 8:9], torch.full_like(body, float("nan")))
+        f = 0.5 * (intr[0] + intr[1])
+        guide = (target, torch.where(usable, (f / root_z.clamp(min=1e-3)) ** 2, torch.zeros_like(root_z)))
     for w in STAGE_WEIGHTS:
-        def loss_all(w=w):
-            J = _forward(model, p, seq)
-            total = priors.reprojection(J, kp, intr, SIGMA_PX)
-            total = total + w["pose"] * (p["body_pose"] ** 2).sum(-1)
-            total = total + w["hand"] * ((p["left_hand_pose"] ** 2).sum(-1) + (p["right_hand_pose"] ** 2).sum(-1))
-            total = total + w["expr"] * (p["expression"] ** 2).sum(-1) + w["jaw"] * (p["jaw_pose"] ** 2).sum(-1)
-            total = total + w["angle"] * priors.joint_angle_limits(p["body_pose"])
-            if temporal_weight > 0 and B > 1:
-                R = batch_rodrigues(p["global_orient"])
-                smooth = (priors.temporal(p["body_pose"], next_same) + priors.temporal(R, next_same)
-                          + 0.1 * priors.temporal(torch.cat([p["left_hand_pose"], p["right_hand_pose"],
-                                                             p["jaw_pose"], p["expression"]], -1), next_same)
-                          + 100.0 * priors.temporal(p["transl"], next_same))
-                total = total + temporal_weight * smooth
-            return total.sum() + w["shape"] * (p["betas"] ** 2).sum()
+        p = {k: v.detach().clone().requires_grad_(True) for k, v in p.items()}
+        p["delta"] = zero3.clone().requires_grad_(True)
+
+        def loss_all(w=w, R0=R0):
+            return objective(model, p, batch_rodrigues(p["delta"]) @ R0, kp, intr, seq, next_same, w,
+                             temporal_weight, guide)
         _lbfgs(list(p.values()), loss_all, iterations)
+        with torch.no_grad():
+            R0 = batch_rodrigues(p.pop("delta")) @ R0
+    p["global_orient"] = _rotvec(R0)
 
     with torch.no_grad():
-        J = _forward(model, p, seq)
+        J = _forward(model, p, seq, R0)
         proj = priors.project(J, *intr)
         dist = (proj - kp[..., :2]).norm(dim=-1)
         c = kp[..., 2]
