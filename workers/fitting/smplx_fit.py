@@ -238,7 +238,6 @@ def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=
     next_same = torch.as_tensor(ids[1:] == ids[:-1], dtype=dtype, device=device)
     init = dict(init or {})
 
-
     def as_t(name: str, *shape: int) -> torch.Tensor:
         return torch.as_tensor(np.asarray(init[name]), dtype=dtype, device=device).reshape(B, *shape)
 
