@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import SAMPLES
-from workers.fusion.fuse import INTERPOLATED, FusionParams, fuse
+from pipeline.stages.refine import fusion_params
+from schemas.config import BuildConfig
+from workers.fusion.fuse import INTERPOLATED, fuse
 from workers.fusion.repair import apply_swaps, bone_outliers, find_swaps
 from workers.fusion.temporal import interpolate_gaps
 
@@ -26,8 +28,13 @@ def experts(samples):
     return np.where(S[..., None] > 0, X, np.nan), S
 
 
+def params(**overrides):
+    """The build's fusion settings (config defaults) with test overrides."""
+    return fusion_params(BuildConfig(), **overrides)
+
+
 def run(X, S, **kw):
-    return fuse(X, S, FusionParams(**kw), LIMBS, BONES, SWAPS, LIMBS)
+    return fuse(X, S, params(**kw), LIMBS, BONES, SWAPS, LIMBS)
 
 
 def acceleration(P, valid):
@@ -84,7 +91,7 @@ def test_single_expert_passes_through_unsmoothed():
     rng = np.random.default_rng(1)
     X = rng.uniform(0, 100, size=(1, 1, 5, 17, 2))
     S = np.full(X.shape[:-1], 0.8)
-    f = fuse(X, S, FusionParams(smoothing="none", bone_tolerance=100), LIMBS)
+    f = fuse(X, S, params(smoothing="none", bone_tolerance=100), LIMBS)
     np.testing.assert_allclose(f.points[..., :2], X[0], rtol=1e-6)
     np.testing.assert_allclose(f.points[..., 2], 0.8, rtol=1e-6)
     assert (f.provenance == 0).all()
@@ -96,7 +103,7 @@ def test_two_agree_one_disagrees_per_joint():
     X[..., 1] = 100.0
     X[2, :, :, 9] += 80                                # expert 2 puts the left wrist far away
     S = np.ones(X.shape[:-1])
-    f = fuse(X, S, FusionParams(smoothing="none"), LIMBS)
+    f = fuse(X, S, params(smoothing="none"), LIMBS)
     assert (f.provenance[..., 9] != 2).all()
     np.testing.assert_allclose(f.points[..., 9, :2], X[0, :, :, 9], atol=1e-6)
 
@@ -152,7 +159,7 @@ def test_same_model_experts_are_one_voter():
     X[2, ..., 0] = 40.0                                  # expert 2 elsewhere
     X[..., 5:, 1] = np.arange(12) * 20.0                 # give the body an extent (scale)
     S = np.stack([np.full((1, 1, 17), 0.6), np.full((1, 1, 17), 0.6), np.full((1, 1, 17), 0.9)])
-    p = FusionParams(smoothing="none", max_gap=0)
+    p = params(smoothing="none", max_gap=0)
     assert (fuse(X, S, p, LIMBS).provenance[0, 0, 9] in (0, 1))
     fam = np.array([[0] * 17, [0] * 17, [1] * 17])
     assert fuse(X, S, p, LIMBS, families=fam).provenance[0, 0, 9] == 2
@@ -166,7 +173,7 @@ def test_reliability_decides_between_equally_scored_experts():
     X[..., 5:, 1] = np.arange(12) * 20.0
     X[1, ..., 0] = 40.0
     S = np.full((2, 1, 1, 17), 0.7)
-    p = FusionParams(smoothing="none", max_gap=0)
+    p = params(smoothing="none", max_gap=0)
     for better in (0, 1):
         r = np.full((2, 17), 0.5)
         r[better] = 1.0
@@ -184,7 +191,7 @@ def test_consensus_counts_one_family_once():
     X[2, ..., 0] = 3.0                                   # within the consensus radius
     S = np.ones((3, 1, 1, 17))
     fam = np.array([[0] * 17, [0] * 17, [1] * 17])
-    f = fuse(X, S, FusionParams(smoothing="none", max_gap=0, consensus_radius=0.5), LIMBS, families=fam)
+    f = fuse(X, S, params(smoothing="none", max_gap=0, consensus_radius=0.5), LIMBS, families=fam)
     np.testing.assert_allclose(f.points[0, 0, :, 0], 1.5, atol=1e-9)
-    f = fuse(X, S, FusionParams(smoothing="none", max_gap=0, consensus_radius=0.5), LIMBS)
+    f = fuse(X, S, params(smoothing="none", max_gap=0, consensus_radius=0.5), LIMBS)
     np.testing.assert_allclose(f.points[0, 0, :, 0], 1.0, atol=1e-9)

@@ -33,21 +33,23 @@ INTERPOLATED = -2
 
 @dataclass(frozen=True)
 class FusionParams:
-    agreement_sigma: float = 0.05
-    temporal_sigma: float = 0.05
-    temporal_weight: float = 1.0
-    max_jump: float = 0.5
-    consensus_radius: float = 0.08
-    bone_tolerance: float = 0.5
-    swap_ratio: float = 0.5
-    max_gap: int = 10
-    smoothing: str = "one_euro"
-    one_euro_min_cutoff: float = 0.7
-    one_euro_beta: float = 0.2
-    savgol_window: int = 7
-    savgol_order: int = 2
-    min_frame_confidence: float = 0.06
-    fps: float = 30.0
+    """Fusion settings. No defaults here: the config's `refine:` section (schemas.config.RefineConfig) is the
+    one place they are set; `pipeline.stages.refine.fusion_params(cfg, **overrides)` builds this from it."""
+    agreement_sigma: float
+    temporal_sigma: float
+    temporal_weight: float
+    max_jump: float
+    consensus_radius: float
+    bone_tolerance: float
+    swap_ratio: float
+    max_gap: int
+    smoothing: str
+    one_euro_min_cutoff: float
+    one_euro_beta: float
+    savgol_window: int
+    savgol_order: int
+    min_frame_confidence: float
+    fps: float
 
 
 @dataclass
