@@ -22,7 +22,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ---------------------------------------------------------------- models with the features/classifier interface
 
-class ChainNet(nn.Module):
+class FeatureNet(nn.Module):
+    """The interface hierarchy and pruning use: `features(x)` -> embedding, `classifier` on top."""
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class ChainNet(FeatureNet):
     """conv1 -> bn1 -> relu -> pool -> conv2 -> bn2 -> relu -> conv3 -> pool -> embedding -> classifier."""
 
     def __init__(self, num_classes: int = 5):
@@ -39,11 +46,8 @@ class ChainNet(nn.Module):
         x = torch.relu(self.bn2(self.conv2(x)))
         return self.conv3(x).mean(dim=(2, 3))
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
-
-class ResidualNet(nn.Module):
+class ResidualNet(FeatureNet):
     """stem feeds a residual block; only the block's first conv can be pruned on its own."""
 
     def __init__(self):
@@ -59,11 +63,8 @@ class ResidualNet(nn.Module):
         x = F.relu(x + self.block(x))
         return self.head(x).mean(dim=(2, 3))
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
-
-class MLPNet(nn.Module):
+class MLPNet(FeatureNet):
     """Hidden Linear layers; the last one feeds the classifier (the embedding width D is protected)."""
 
     def __init__(self):
@@ -76,11 +77,8 @@ class MLPNet(nn.Module):
     def features(self, x):
         return F.relu(self.fc2(self.drop(F.gelu(self.fc1(x)))))
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
-
-class EinsumNet(nn.Module):
+class EinsumNet(FeatureNet):
     """A graph conv (einsum) between convs: fx cannot prove it is channel-wise, the model declares it."""
 
     def __init__(self, declare: bool):
@@ -96,9 +94,6 @@ class EinsumNet(nn.Module):
         x = torch.einsum("nctv,vw->nctw", self.bn(self.conv1(x)), self.A)
         return self.conv2(x).mean(dim=(2, 3))
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
-
     def prunable_groups(self):
         if not self.declare:
             raise AttributeError
@@ -112,7 +107,7 @@ class Untraceable(ChainNet):
         return self.classifier(self.features(-x))
 
 
-class ShapeCheckedNet(nn.Module):
+class ShapeCheckedNet(FeatureNet):
     """The root cannot be traced (shape unpacking), its blocks can: their chains are still found."""
 
     def __init__(self):
@@ -129,11 +124,8 @@ class ShapeCheckedNet(nn.Module):
             c = x.shape[1]
         return x.mean(dim=2)
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
-
-class CoupledNet(nn.Module):
+class CoupledNet(FeatureNet):
     """Coupled channels as in the GCNs: a conv to K*C channels summed over K subsets (einsum), plus a head conv
     and a down conv added to it (one BN each), read by two consumers. Only a declared group can prune it."""
 
@@ -159,14 +151,11 @@ class CoupledNet(nn.Module):
         y = self.hidden(x)
         return (self.t1(y) + self.t2(y)).mean(dim=(2, 3))
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
-
     def prunable_groups(self):
         return [PruneGroup([("gc", self.K), "head", "down"], ["bn", "down_bn"], ["t1", "t2"])]
 
 
-class ShortcutNet(nn.Module):
+class ShortcutNet(FeatureNet):
     """relu(bn(conv(x)) + x) -> out: the identity shortcut follows the pruned channels as a ChannelSelect."""
 
     def __init__(self):
@@ -182,9 +171,6 @@ class ShortcutNet(nn.Module):
 
     def features(self, x):
         return self.out(self.hidden(x)).mean(dim=2)
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
     def prunable_groups(self):
         return [{"producers": "conv", "norms": "bn", "consumers": "out", "shortcuts": "skip"}]
