@@ -36,7 +36,7 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    from test_smplx_fit import _scene
+    from test_smplx_fit import _guide, _scene
     from workers.fitting.smplx_fit import fit, load_model
     from workers.lift.direct import lift_direct, project
 
@@ -63,9 +63,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     kw = {} if a.iterations is None else {"iterations": a.iterations}
-    guide = J + np.random.default_rng(7).normal(0, 0.04, J.shape)
-    guide[:, 25:] = np.nan
-    out = fit(model, kp, INTR, sequence_ids=person, init={"joints": guide}, device=a.device, **kw)
+    out = fit(model, kp, INTR, sequence_ids=person, init={"joints": _guide(J)}, device=a.device, **kw)
     if a.device.startswith("cuda"):
         torch.cuda.synchronize()
     smplx = (time.perf_counter() - t0) / B

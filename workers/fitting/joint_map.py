@@ -6,7 +6,7 @@ left ear; 60-65 left big toe, small toe, heel, right big toe, small toe, heel; 6
 fingertips thumb, index, middle, ring, pinky; 76-126 the 51 static face landmarks = iBUG 17..67).
 The table is the correspondence of SMPLify-X's `smpl_to_openpose(model_type='smplx', use_hands=True,
 use_face=True, use_face_contour=False, openpose_format='coco25')`, written out here from its definition.
-`TORSO` = the NTU-X indices used to place the camera (neck, shoulders, mid-hip, hips).
+`TORSO` = the NTU-X indices used to place the camera (neck, shoulders, mid-hip, hips); `ROOT` = mid-hip.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ SMPLX_TO_NTU_X_118 = np.array(_BODY25 + LEFT_HAND + RIGHT_HAND + FACE51, dtype=n
 assert SMPLX_TO_NTU_X_118.shape == (118,)
 
 TORSO = np.array([1, 2, 5, 8, 9, 12])
+ROOT = 8                        # BODY_25 mid-hip = SMPL-X joint 0 (pelvis), the root the global rotation turns about
 BODY = slice(0, 25)
 HANDS = slice(25, 67)
 FACE = slice(67, 118)

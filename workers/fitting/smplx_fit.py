@@ -46,7 +46,7 @@ from smplx.lbs import batch_rodrigues
 
 from . import priors
 from .fast_joints import JointsOnly
-from .joint_map import NUM_SMPLX_JOINTS, SMPLX_TO_NTU_X_118, TORSO
+from .joint_map import NUM_SMPLX_JOINTS, ROOT, SMPLX_TO_NTU_X_118, TORSO
 from .rigid_init import rigid_init
 
 SIGMA_PX = 100.0
@@ -110,7 +110,7 @@ def _forward(model, p: dict, seq: torch.Tensor, rotation: torch.Tensor | None = 
              body_pose=p["body_pose"], left_hand_pose=p["left_hand_pose"], right_hand_pose=p["right_hand_pose"],
              jaw_pose=p["jaw_pose"], transl=torch.zeros_like(p["transl"]))
     J = J[:, torch.as_tensor(SMPLX_TO_NTU_X_118, device=J.device)]
-    root = J[:, 8:9]                                   # BODY_25 mid-hip = the SMPL-X root joint
+    root = J[:, ROOT:ROOT + 1]
     return (J - root) @ rotation.transpose(1, 2) + root + p["transl"][:, None]
 
 
@@ -199,9 +199,9 @@ def objective(model, p: dict, R: torch.Tensor, kp: torch.Tensor, intr, seq: torc
     3D guide (`guide` = (root-relative BODY_25 targets (B, 25, 3) with NaN where missing, scale (B,)) or None)."""
     J = _forward(model, p, seq, R)
     total = priors.reprojection(J, kp, intr, SIGMA_PX)
-    if guide is not None and w.get("guide", 0) > 0:
+    if guide is not None and w["guide"] > 0:
         target, scale = guide
-        rel = J[:, :25] - J[:, 8:9]
+        rel = J[:, :25] - J[:, ROOT:ROOT + 1]
         sq = ((rel - torch.nan_to_num(target)) ** 2).sum(-1) * torch.isfinite(target).all(-1)
         total = total + w["guide"] * scale * sq.sum(-1)
     total = total + w["pose"] * (p["body_pose"] ** 2).sum(-1)
@@ -241,6 +241,7 @@ def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=
     def as_t(name: str, *shape: int) -> torch.Tensor:
         return torch.as_tensor(np.asarray(init[name]), dtype=dtype, device=device).reshape(B, *shape)
 
+    given = as_t("joints", 118, 3) if "joints" in init else None     # camera-frame 3D, e.g. the direct candidate
     p = _zero_params(model, B, dtype, device)
     p["betas"] = torch.zeros(S, model.num_betas, dtype=dtype, device=device)
     if "body_pose" in init:
@@ -258,11 +259,11 @@ def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=
         back = torch.tensor([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]], dtype=dtype, device=device)   # pi about z
         orients = [front.expand(B, 3, 3).clone(), back.expand(B, 3, 3).clone()]
     starts = [(R, as_t("transl", 3) if "transl" in init else _init_translation(model, kp, R, intr)) for R in orients]
-    if "joints" in init:                         # rigid fit of the rest torso to given 3D (the direct candidate)
+    if given is not None:                        # rigid fit of the rest torso to the given 3D
         with torch.no_grad():
             rest = _forward(model, _zero_params(model, 1, dtype, device), torch.zeros(1, dtype=torch.long,
                                                                                       device=device))[0]
-        R, transl, ok = rigid_init(rest[TORSO], rest[8], as_t("joints", 118, 3))
+        R, transl, ok = rigid_init(rest[TORSO], rest[ROOT], given)
         if ok.any():
             starts.append((torch.where(ok[:, None, None], R, starts[0][0]),
                            torch.where(ok[:, None], transl, starts[0][1])))
@@ -294,11 +295,11 @@ def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=
 
     # ---- stages 1-4: everything, annealed priors (and the 3D guide early on)
     guide = None
-    if "joints" in init:
-        body = as_t("joints", 118, 3)[:, :25]
-        root_z = body[:, 8, 2]
-        usable = torch.isfinite(body[:, 8]).all(-1) & (root_z > 0)
-        target = torch.where(usable[:, None, None], body - body[:, 8:9], torch.full_like(body, float("nan")))
+    if given is not None:
+        body = given[:, :25]
+        root_z = body[:, ROOT, 2]
+        usable = torch.isfinite(body[:, ROOT]).all(-1) & (root_z > 0)
+        target = torch.where(usable[:, None, None], body - body[:, ROOT:ROOT + 1], torch.full_like(body, float("nan")))
         f = 0.5 * (intr[0] + intr[1])
         guide = (target, torch.where(usable, (f / root_z.clamp(min=1e-3)) ** 2, torch.zeros_like(root_z)))
     for w in STAGE_WEIGHTS:
