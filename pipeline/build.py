@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -17,11 +18,15 @@ from schemas.config import BuildConfig
 
 from . import __version__
 from .adapters import AdapterError, discover
-from .cache import atomic_write_bytes
-from .hashing import HashMemo
+from .cache import Store, atomic_write_bytes
+from .hashing import HashMemo, file_stamp
+from .journal import Journal
+from .keys import clip_keys
 from .manifest import build_table, write_manifest
-from .runner import run_clips
+from .runner import ClipTask, SystemicFailure, run_clips
+from .scratch import remove_stale, scratch_dir
 from .stages.pose import used_experts
+from .video_task import adapter_fields, failed_result
 
 
 class BuildError(RuntimeError):
@@ -141,27 +146,50 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     check_fit3d(cfg)
     experts = experts_record(cfg)
     cache_dir = Path(cfg.cache.dir or out / ".cache")
-    scratch = Path(cfg.cache.scratch or tempfile.gettempdir()) / f"skelforge-{os.getpid()}"
-    memo = HashMemo(cache_dir / "file-hashes.json")
+    store = Store(cache_dir)
+    scratch_root = Path(cfg.cache.scratch or tempfile.gettempdir())
+    stale = remove_stale(scratch_root)
+    scratch = scratch_dir(scratch_root)
+    journal = Journal(out)
+    memo = HashMemo(journal.memo_path)
+    build_id = uuid.uuid4().hex[:12]
     console.print(f"[bold]skelforge[/bold] {__version__}: {len(items)} clips from {videos} "
-                  f"(adapter: {adapter}) -> {out}")
+                  f"(adapter: {adapter}) -> {out}" + (" [yellow](cache read-only)[/yellow]" if store.read_only else ""))
 
-    # ---- per-clip stages
-    results: list[dict] = []
+    # ---- per-clip stages: journaled results that still hold are reused, the rest run
+    results: dict[str, dict] = {}
+    if all(m == "use" for m in plan.values()):
+        for clip_id, res in reuse_journal(journal, items, dag, cfg, store).items():
+            results[clip_id] = res
+            memo.record(res["row"]["source_path"], *res["digest"])
+    tasks = [ClipTask(it, memo.known(it.path)) for it in items if it.clip_id not in results]
+    journal.begin(build_id, total=len(items), reused=len(results))
+    compact = _Compactor(out, dag, journal, memo, results)
 
     def on_result(res):
-        results.append(res)
+        results[res["row"]["clip_id"]] = res
+        if res.get("final"):
+            journal.record(res)
         if res["digest"]:
             memo.record(res["row"]["source_path"], *res["digest"])
+        compact.maybe()
 
-    tasks = [(it, memo.known(it.path)) for it in items]
     t0 = time.time()
     try:
-        run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), workers, scheduler, console, on_result)
+        run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), workers, scheduler, console, on_result,
+                  cfg.run, build_id)
+    except SystemicFailure as e:
+        _close_unfinished(items, results, out, dag, journal, "stopped", f"not run: the build stopped early ({e})")
+        raise BuildStopped(f"{e}. Nothing is wrong with the clips themselves as far as the build can tell; fix "
+                           f"the cause and re-run (finished clips are kept).") from None
+    except KeyboardInterrupt:
+        _close_unfinished(items, results, out, dag, journal, "interrupted", "interrupted before this clip finished")
+        raise
     finally:
         memo.flush()
         shutil.rmtree(scratch, ignore_errors=True)
     clip_seconds = time.time() - t0
+    rows_in_order = [results[it.clip_id] for it in items]
 
     # ---- dataset stages
     dataset_info = {}
@@ -171,20 +199,101 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
             continue
         t1 = time.time()
         fused = list(used_experts(cfg))
-        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused, dag.order, scheduler), results)
+        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused, dag.order, scheduler),
+                              rows_in_order)
         info["seconds"] = round(time.time() - t1, 3)
         dataset_info[node.stage.name] = info
 
-    table = build_table(results, dag.order)
-    write_manifest(table, out)
-    counts = {s: sum(r["row"]["status"] == s for r in results) for s in ("ok", "filtered", "failed")}
-    record = {"skelforge_version": __version__, "adapter": adapter, "videos": str(videos), "plan": plan,
+    write_manifest(build_table(rows_in_order, dag.order), out)
+    journal.prune({it.clip_id for it in items})
+    journal.set_state(state="complete", finished=len(items))
+    repaired = store.repaired + sum(r.get("cache_repaired", 0) for r in rows_in_order)
+    record_refs(store, build_id, rows_in_order)
+    counts = {s: sum(r["row"]["status"] == s for r in rows_in_order) for s in ("ok", "filtered", "failed")}
+    record = {"skelforge_version": __version__, "build_id": build_id, "state": "complete", "adapter": adapter,
+              "videos": str(videos), "plan": plan,
               "counts": counts, "clip_seconds": round(clip_seconds, 3), "total_seconds": round(time.time() - t_start, 3),
               "workers": workers, "scheduler": scheduler, "experts": experts,
+              "reused_from_journal": len(items) - len(tasks), "cache_repaired": repaired,
+              "cache_read_only": store.read_only, "stale_scratch_removed": len(stale),
+              "retried": sum(1 for r in rows_in_order if r.get("attempts", 1) > 1),
               "dataset_stages": {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in dataset_info.items()},
-              "computed": {**{s: sum(1 for r in results if s in r["stages"] and not r["stages"][s]["cached"])
+              "computed": {**{s: sum(1 for r in rows_in_order if s in r["stages"] and not r["stages"][s]["cached"])
                               for s in dag.order if plan[s] != "skip" and s not in dataset_info},
                            **{s: int(not info["cached"]) for s, info in dataset_info.items()}},
               "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(out / "build.json", json.dumps(record, indent=1, sort_keys=True).encode())
     return record
+
+
+class BuildStopped(RuntimeError):
+    """The build stopped early on a fault common to every clip (exit 3); finished clips are journaled."""
+
+
+def reuse_journal(journal: Journal, items: list, dag, cfg: BuildConfig, store: Store) -> dict[str, dict]:
+    """Journaled results that still hold: a final result, the same file (stamp), the same cache keys for every
+    stage it ran, and (for kept clips) an intact convert entry in the cache. Adapter fields (label, split, ...)
+    are refreshed from this build's discovery."""
+    previous = journal.entries()
+    out = {}
+    video_stages = [n.stage.name for n in dag.video_stages()]
+    for it in items:
+        res = previous.get(it.clip_id)
+        if not res or not res.get("final") or not res.get("digest"):
+            continue
+        try:
+            if file_stamp(it.path) != res["digest"][0]:
+                continue
+        except OSError:
+            continue
+        expected = clip_keys(dag, cfg, res["digest"][1])
+        ran = [s for s in video_stages if s in res["stages"]]
+        if ran != video_stages[:len(ran)] or any(res["stages"][s]["key"] != expected[s] for s in ran):
+            continue
+        status = res["row"]["status"]
+        if status == "ok" and (len(ran) != len(video_stages) or store.load("convert", expected["convert"]) is None):
+            continue
+        if status != "ok" and res["row"]["stage"] != ran[-1]:
+            continue
+        res["row"].update(adapter_fields(it))
+        res["digest"] = tuple(res["digest"])
+        res["stages"] = {s: {**info, "cached": True, "seconds": 0.0} for s, info in res["stages"].items()}
+        res["cache_repaired"] = 0
+        out[it.clip_id] = res
+    return out
+
+
+def record_refs(store: Store, build_id: str, results: list[dict]) -> None:
+    """The cache entries this build needs, for `skelforge cache gc --keep-builds N` (skipped when read-only)."""
+    if store.read_only:
+        return
+    refs = sorted({(s, k) for r in results for s, k in r.get("refs", [])}
+                  | {(s, info["key"]) for r in results for s, info in r["stages"].items()} | store.touched)
+    body = json.dumps({"build_id": build_id, "time": time.time(), "entries": refs}).encode()
+    atomic_write_bytes(store.root / "refs" / f"{time.time_ns()}-{build_id}.json", body)
+
+
+class _Compactor:
+    """Rewrites OUT/manifest.parquet (finished clips) and the hash memo every COMPACT_SECONDS during a build, so
+    a build killed at any point leaves a readable partial manifest beside the journal."""
+    COMPACT_SECONDS = 30.0
+
+    def __init__(self, out, dag, journal, memo, results):
+        self.out, self.dag, self.journal, self.memo, self.results = out, dag, journal, memo, results
+        self.last = time.monotonic()
+
+    def maybe(self) -> None:
+        if time.monotonic() - self.last < self.COMPACT_SECONDS:
+            return
+        self.last = time.monotonic()
+        write_manifest(build_table(list(self.results.values()), self.dag.order), self.out)
+        self.memo.flush()
+        self.journal.set_state(finished=len(self.results))
+
+
+def _close_unfinished(items, results, out, dag, journal, state: str, reason: str) -> None:
+    """An ended-early build still leaves one manifest row per input: unfinished clips get a failed row (stage
+    `build`; not journaled, so the next build runs them) and the journal state says how the build ended."""
+    rows = [results.get(it.clip_id) or failed_result(it, "build", reason) for it in items]
+    write_manifest(build_table(rows, dag.order), out)
+    journal.set_state(state=state, finished=len(results))

@@ -36,7 +36,7 @@ def build(
     """Build shards + manifest from a folder of videos."""
     from schemas.config import ConfigError, load_config
 
-    from .build import BuildError
+    from .build import BuildError, BuildStopped
     from .build import build as run_build
     try:
         cfg = load_config(config)
@@ -44,6 +44,13 @@ def build(
     except (ConfigError, BuildError) as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True)
         raise typer.Exit(2)
+    except BuildStopped as e:
+        console.print(f"[red]build stopped:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(3)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/yellow] finished clips are journaled in {out}/.journal and the "
+                      f"manifest lists every clip; run the same command again to resume", soft_wrap=True)
+        raise typer.Exit(130)
     c = record["counts"]
     console.print(f"done in {record['total_seconds']:.1f}s: ok={c['ok']} filtered={c['filtered']} "
                   f"failed={c['failed']}; computed per stage: {record['computed']}")
@@ -159,6 +166,11 @@ def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
         print(json.dumps(s, indent=1))
         return
     out_console = Console()
+    p = s["progress"]
+    if p and p["state"] != "complete":
+        how = "running" if p["running"] else {"running": "killed (its process is gone)"}.get(p["state"], p["state"])
+        out_console.print(f"[yellow]build {p['build_id']}: {how}, {p['finished']} of {p['total']} clips "
+                          f"finished[/yellow] — run the same build command again to resume")
     st = s["status"]
     out_console.print(f"[bold]{s['out']}[/bold]: {s['clips']} clips, {s['classes']} classes — "
                       f"[green]ok {st['ok']}[/green], [yellow]filtered {st['filtered']}[/yellow], "
@@ -180,5 +192,6 @@ def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
                           f"in {s['seconds_last_build']}s")
 
 
+from . import cli_cache  # noqa: E402,F401  (registers cache du, cache gc)
 from . import cli_train  # noqa: E402,F401  (registers train, bench, compare)
 from . import cli_geometry  # noqa: E402,F401

@@ -1,5 +1,6 @@
 """`skelforge inspect OUT`: what a build produced — clip counts by status, failure/filter reasons, frames and
-persons, shards per layout — from the manifest, build record and shard metadata alone."""
+persons, shards per layout — from the manifest, build record and shard metadata alone; during a build (or after
+one was killed) from the journal too, with its progress (pipeline/journal.py)."""
 from __future__ import annotations
 
 import json
@@ -10,14 +11,33 @@ import pyarrow.parquet as pq
 
 from schemas.parquet import read_metadata
 
+from .journal import Journal
 from .manifest import read_manifest
+
+
+def progress(out: Path) -> dict | None:
+    """The journal's view of the last build: state, clips finished of total, whether it is still running."""
+    j = Journal(out)
+    st = j.state()
+    if not st:
+        return None
+    finished = len(j.entries()) if st.get("state") == "running" else st.get("finished")
+    return {"state": st.get("state"), "build_id": st.get("build_id"), "finished": finished,
+            "total": st.get("total"), "running": j.alive(), "started": st.get("started")}
 
 
 def summarize(out: Path) -> dict:
     out = Path(out)
-    if not (out / "manifest.parquet").exists():
+    prog = progress(out)
+    if (out / "manifest.parquet").exists():
+        rows = read_manifest(out).to_pylist()
+        if prog and prog["state"] == "running":     # the manifest is a periodic compaction: the journal is newer
+            have = {r["clip_id"] for r in rows}
+            rows += [e["row"] for c, e in Journal(out).entries().items() if c not in have]
+    elif prog:
+        rows = [e["row"] for e in Journal(out).entries().values()]
+    else:
         raise FileNotFoundError(f"{out} has no manifest.parquet (is it a skelforge build?)")
-    rows = read_manifest(out).to_pylist()
     record = json.loads((out / "build.json").read_text()) if (out / "build.json").exists() else {}
     status = Counter(r["status"] for r in rows)
     reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rows if r["status"] != "ok")
@@ -33,6 +53,7 @@ def summarize(out: Path) -> dict:
                            "bytes": sum(f.stat().st_size for f in files)}
     return {
         "out": str(out),
+        "progress": prog,
         "clips": len(rows),
         "status": {s: status.get(s, 0) for s in ("ok", "filtered", "failed")},
         "reasons": dict(reasons.most_common()),

@@ -5,14 +5,17 @@ changing e.g. `convert.min_score` re-runs convert and what follows, nothing befo
 """
 from __future__ import annotations
 
+import copy
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .experts import EXPERT_PARTS
+from .experts import EXECUTION_SETTINGS, EXPERT_PARTS
 from .fit3d import Fit3dConfig
+from .marks import EXECUTION
 from .train import TrainConfig
 
 
@@ -22,6 +25,20 @@ def known_experts(by_expert: dict) -> dict:
     if unknown:
         raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
     return by_expert
+
+
+
+
+def _key_view(model: BaseModel) -> dict:
+    """model_dump(mode="json") without execution settings, recursively."""
+    out = {}
+    for name, info in type(model).model_fields.items():
+        if (info.json_schema_extra or {}).get("execution"):
+            continue
+        value = getattr(model, name)
+        out[name] = _key_view(value) if isinstance(value, BaseModel) else \
+            type(model).__pydantic_serializer__.to_python(model, mode="json", include={name})[name]
+    return out
 
 
 class _Section(BaseModel):
@@ -46,16 +63,17 @@ class DetectConfig(_Section):
     detector: Literal["blazepose", "yolox", "yolo-pose"] = Field(
         "blazepose", description="blazepose is bundled; yolox (ONNX via rtmlib) and yolo-pose (Ultralytics .pt) "
                                  "need `weights`")
-    weights: Optional[Path] = Field(None, description="model file for yolox / yolo-pose (user-supplied)")
+    weights: Optional[Path] = Field(None, description="model file for yolox / yolo-pose (user-supplied)",
+                                    json_schema_extra=EXECUTION)
     input_size: int = Field(640, ge=32, description="yolox / yolo-pose input size")
-    device: str = Field("cpu", description="yolox / yolo-pose device: cpu or cuda")
+    device: str = Field("cpu", description="yolox / yolo-pose device: cpu or cuda", json_schema_extra=EXECUTION)
     score_threshold: float = Field(0.5, ge=0, le=1)
     nms_iou: float = Field(0.3, ge=0, le=1, description="IoU of face boxes above which detections merge")
     tiles: Literal["auto", "none"] = Field(
         "auto", description="auto: also run on square tiles of the frame when it is wider/taller than 4:3")
     zoom_out: float = Field(0.5, ge=0, le=2, description="also detect on the frame padded by this x its long "
                             "side, for close-ups whose bodies leave the frame (0 = off)")
-    num_threads: int = Field(1, ge=1)
+    num_threads: int = Field(1, ge=1, json_schema_extra=EXECUTION)
 
     @model_validator(mode="after")
     def _weights_given(self):
@@ -181,6 +199,18 @@ class CacheConfig(_Section):
     scratch: Optional[Path] = Field(None, description="decoded-frame spools; default the system temp dir")
 
 
+class RunConfig(_Section):
+    """How the build runs its clip tasks (execution only: never part of a cache key)."""
+    retries: int = Field(2, ge=0, description="a clip whose worker died, or that timed out, is retried on a fresh "
+                                              "worker this many times before it gets a failed row")
+    clip_timeout: Optional[float] = Field(None, gt=0, description="seconds one clip task may run before its worker "
+                                                                  "is restarted and the clip retried (null = none)")
+    dashboard_address: str = Field("127.0.0.1:0", description="where the local Dask cluster's dashboard listens "
+                                                              "(host:port; the default is this machine only)")
+    systemic_after: int = Field(8, ge=2, description="stop the build (exit 3) when the first this-many finished "
+                                                     "clips all failed with the same internal fault")
+
+
 LAYOUT_NAMES = ("ntu-x-118", "ntu-x-67", "posetics-17", "coco-17", "ntu-25")
 
 
@@ -201,6 +231,7 @@ class BuildConfig(_Section):
     layouts: tuple[str, ...] = LAYOUT_NAMES
     shards: ShardsConfig = ShardsConfig()
     cache: CacheConfig = CacheConfig()
+    run: RunConfig = RunConfig()
     train: TrainConfig = TrainConfig()
 
     @field_validator("layouts")
@@ -219,10 +250,25 @@ class BuildConfig(_Section):
         return known_experts(v)
 
     def get(self, dotted: str):
-        """Value at a dotted path, JSON-ready (used for cache keys)."""
+        """Value at a dotted path, JSON-ready."""
         node = self.model_dump(mode="json")
         for part in dotted.split("."):
             node = node[part]
+        return node
+
+    def key_value(self, dotted: str):
+        """Value at a dotted path as it enters cache keys: execution settings (fields marked EXECUTION, and each
+        expert's EXECUTION_SETTINGS) left out."""
+        node = self._key_tree
+        for part in dotted.split("."):
+            node = node[part]
+        return copy.deepcopy(node)
+
+    @cached_property
+    def _key_tree(self) -> dict:
+        node = _key_view(self)
+        node["expert_settings"] = {name: {k: v for k, v in s.items() if k not in EXECUTION_SETTINGS.get(name, ())}
+                                   for name, s in node["expert_settings"].items()}
         return node
 
 

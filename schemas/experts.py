@@ -17,6 +17,14 @@ EXPERT_PARTS: dict[str, tuple[str, ...]] = {
     "rtmpose": ("body",),
     "rtmw": ("body", "hands", "face"),
 }
+# expert -> settings that choose where the model runs or name its model file (which enters cache keys by its
+# content hash instead): left out of cache keys, so a build moved to a GPU or to another weights path reuses
+# its results (schemas.config.BuildConfig.key_value)
+EXECUTION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "yolo-pose": ("weights", "device"),
+    "rtmpose": ("onnx", "device"),
+    "rtmw": ("onnx", "device"),
+}
 # Person detectors (config `detect.detector`): blazepose (bundled), yolox and yolo-pose (user-supplied weights).
 
 

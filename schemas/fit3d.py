@@ -7,6 +7,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .marks import EXECUTION
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -21,11 +23,12 @@ class CameraConfig(_Section):
 
 class SmplxConfig(_Section):
     model_dir: Optional[Path] = Field(None, description="folder with SMPLX_NEUTRAL.npz (licence-gated, "
-                                                        "user-supplied); null = no SMPL-X fitting")
+                                                        "user-supplied); null = no SMPL-X fitting",
+                                      json_schema_extra=EXECUTION)
     gender: Literal["neutral", "male", "female"] = "neutral"
     iterations: int = Field(600, ge=1, description="most L-BFGS iterations per fitting stage (a stage stops "
                                                    "earlier when it has converged)")
-    device: str = Field("auto", description="auto (cuda when present) | cpu | cuda")
+    device: str = Field("auto", description="auto (cuda when present) | cpu | cuda", json_schema_extra=EXECUTION)
 
 
 class Fit3dConfig(_Section):

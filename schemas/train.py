@@ -6,6 +6,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .marks import EXECUTION
+
 MODEL_NAMES = ("stgcn", "unik", "posec3d")
 STREAMS = ("joint", "bone", "motion")
 REGIONS = ("body", "left_hand", "right_hand", "face")
@@ -32,9 +34,10 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(5e-4, ge=0)
     warmup_epochs: int = Field(0, ge=0)
     seed: int = 0
-    device: str = Field("auto", description="auto (cuda when present) | cpu | cuda | cuda:N")
+    device: str = Field("auto", description="auto (cuda when present) | cpu | cuda | cuda:N",
+                        json_schema_extra=EXECUTION)
     amp: bool = Field(True, description="mixed precision on CUDA")
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes", json_schema_extra=EXECUTION)
     train_split: str = "train"
     eval_split: str = "val"
     init_from: Optional[str] = Field(None, description="a run directory whose backbone weights start this run")

@@ -36,8 +36,8 @@ def run_build(videos: Path, out: Path, config: dict | None = None, workers: int 
     from pipeline.build import build
     from schemas.config import BuildConfig
     cfg = BuildConfig.model_validate(config or {})
-    return build(DAG, Path(videos), Path(out), cfg, workers, flags.get("scheduler"), flags.get("only"),
-                 flags.get("start"), flags.get("force", False), Console(quiet=True))
+    return build(flags.get("dag") or DAG, Path(videos), Path(out), cfg, workers, flags.get("scheduler"),
+                 flags.get("only"), flags.get("start"), flags.get("force", False), Console(quiet=True))
 
 
 @pytest.fixture

@@ -35,12 +35,16 @@ def test_roundtrip_without_pickle(tmp_path):
 
 def test_plan_modes():
     noop = lambda ctx, inputs: None  # noqa: E731
-    a, b, c, d = (Stage(n, "1", noop) for n in "abcd")
-    dag = Dag([(a, []), (b, ["a"]), (c, ["b"]), (d, ["c"])])
-    assert dag.plan() == dict.fromkeys("abcd", "use")
-    assert dag.plan(force=True) == dict.fromkeys("abcd", "fresh")
-    assert dag.plan(start="c") == {"a": "use", "b": "use", "c": "fresh", "d": "fresh"}
-    assert dag.plan(only="b") == {"a": "load", "b": "fresh", "c": "skip", "d": "skip"}
+    a, b, c, d, e = (Stage(n, noop) for n in "abcde")
+    ds = Stage("ds", noop, scope="dataset")
+    dag = Dag([(a, []), (b, ["a"]), (c, ["b"]), (d, ["c"]), (e, ["a"]), (ds, ["d"])])
+    assert dag.plan() == dict.fromkeys(["a", "b", "c", "d", "e", "ds"], "use")
+    assert dag.plan(force=True) == dict.fromkeys(["a", "b", "c", "d", "e", "ds"], "fresh")
+    assert dag.plan(start="c") == {"a": "use", "b": "use", "c": "fresh", "d": "fresh", "e": "use", "ds": "fresh"}
+    # --only: the stage afresh, what depends on it from cache-or-compute (never left contradicting it), the
+    # per-clip inputs from cache only, unrelated stages skipped
+    assert dag.plan(only="b") == {"a": "load", "b": "fresh", "c": "use", "d": "use", "e": "skip", "ds": "use"}
+    assert dag.plan(only="ds") == {"a": "load", "b": "load", "c": "load", "d": "load", "e": "skip", "ds": "fresh"}
     with pytest.raises(ValueError):
         Dag([(b, ["a"])])
     with pytest.raises(ValueError):

@@ -41,7 +41,7 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(arrays, meta)
 
 
-STAGE = Stage(name="detect", version="2", run=run,
+STAGE = Stage(name="detect", run=run,
               params=("detect", "track.min_iou", "track.max_gap", "track.min_frames", "track.max_persons"),
               weights=lambda cfg: {cfg.detect.detector: models.detector_hash(
                   cfg.detect.detector, str(cfg.detect.weights) if cfg.detect.weights else None)},

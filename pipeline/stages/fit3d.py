@@ -60,5 +60,5 @@ def _weights(cfg) -> dict:
     return {"smplx": models.smplx_model_hash(str(s.model_dir), s.gender)} if cfg.fit3d.enabled and s.model_dir else {}
 
 
-STAGE = Stage(name="fit3d", version="2", run=run, params=("fit3d",), weights=_weights, resources={"cpu": 1},
+STAGE = Stage(name="fit3d", run=run, params=("fit3d",), weights=_weights, resources={"cpu": 1},
               doc=__doc__)

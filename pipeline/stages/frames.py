@@ -33,6 +33,6 @@ def run(ctx, inputs) -> Artifact:
                           "source_duration_s": float(end), "height": int(h), "width": int(w)})
 
 
-STAGE = Stage(name="frames", version="1", run=run,
+STAGE = Stage(name="frames", run=run,
               params=("frames.fps", "frames.max_frames", "frames.min_decoded_ratio"),
               resources={"cpu": 1}, doc=__doc__)

@@ -55,5 +55,5 @@ def run(dctx, results: list[dict]) -> dict:
     return {"cached": cached, "classes": len(classes), "merged": mapping is not None}
 
 
-STAGE = Stage(name="labels", version="1", run=run, scope="dataset", params=("labels", "splits"),
+STAGE = Stage(name="labels", run=run, scope="dataset", params=("labels", "splits"),
               resources={"cpu": 1}, doc=__doc__)

@@ -29,6 +29,7 @@ from workers.pose.crops import mask_boxes, square_crop
 from workers.pose.dedupe import drop_duplicates
 
 from ..cache import Artifact, make_key
+from ..codehash import code_hash
 from ..dag import Stage
 
 
@@ -41,9 +42,11 @@ def used_experts(cfg) -> dict[str, tuple[str, ...]]:
 
 
 def expert_key(cfg, name: str, keys: dict) -> str:
+    """One expert's own cache key: its code (source hash of its module), its settings (execution settings left
+    out), the crop params, the frames and detect keys, and its package version and model-file hash."""
     from workers.experts.registry import EXPERTS
-    params = {"settings": cfg.expert_settings.get(name, {}), "crop": cfg.get("pose")}
-    return make_key(f"pose.{name}", EXPERTS[name].code_version, params,
+    params = {"settings": cfg.key_value("expert_settings").get(name, {}), "crop": cfg.key_value("pose")}
+    return make_key(f"pose.{name}", code_hash(EXPERTS[name].__module__), params,
                     {"frames": keys["frames"], "detect": keys["detect"]},
                     models.expert_version(name, settings_json(cfg, name)))
 
@@ -130,5 +133,5 @@ def _weights(cfg) -> dict:
     return {n: models.expert_version(n, settings_json(cfg, n)) for n in used_experts(cfg)}
 
 
-STAGE = Stage(name="pose", version="2", run=run, params=("pose", "experts", "expert_settings"), weights=_weights,
+STAGE = Stage(name="pose", run=run, params=("pose", "experts", "expert_settings"), weights=_weights,
               resources={"cpu": 1}, doc=__doc__)

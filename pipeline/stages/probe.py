@@ -18,4 +18,4 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(meta=probe_video(ctx.item.path).to_dict())
 
 
-STAGE = Stage(name="probe", version="1", run=run, resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="probe", run=run, resources={"cpu": 1}, doc=__doc__)

@@ -19,4 +19,4 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(meta={"scores": scores})
 
 
-STAGE = Stage(name="quality", version="1", run=run, resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="quality", run=run, resources={"cpu": 1}, doc=__doc__)

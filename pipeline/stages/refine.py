@@ -114,5 +114,5 @@ def _world(subs: dict, body_experts: list[str], mt: tuple) -> np.ndarray | None:
     return out.astype(np.float32)
 
 
-STAGE = Stage(name="refine", version="2", run=run, params=("refine", "experts", "frames.fps"),
+STAGE = Stage(name="refine", run=run, params=("refine", "experts", "frames.fps"),
               resources={"cpu": 1}, doc=__doc__)

@@ -26,7 +26,7 @@ def run(dctx, results: list[dict]) -> dict:
             row.update({f"{s}_key": info["key"], f"{s}_seconds": info["seconds"], f"{s}_cached": info["cached"]})
         rows.append(row)
     stages = [s for s in dctx.stage_order if any(s in r["stages"] for r in results)]
-    key = make_key(STAGE.name, STAGE.version, {}, {"rows": [[r.get(k) for k in CONTENT] for r in
+    key = make_key(STAGE.name, STAGE.code, {}, {"rows": [[r.get(k) for k in CONTENT] for r in
                                                            sorted(rows, key=lambda r: r["clip_id"])]}, {})
     key_path = Path(dctx.out) / "report" / ".key"
     if dctx.mode == "use" and key_path.exists() and key_path.read_text() == key:
@@ -43,4 +43,4 @@ CONTENT = ("clip_id", "status", "stage", "reason", "label", "label_name", "split
            "fit3d_method", "fit3d_errors")
 
 
-STAGE = Stage(name="report", version="1", run=run, scope="dataset", resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="report", run=run, scope="dataset", resources={"cpu": 1}, doc=__doc__)

@@ -25,8 +25,9 @@ def run(dctx, results: list[dict]) -> dict:
                      "convert_key": r["stages"]["convert"]["key"]}
                     for r in results if r["row"]["status"] == "ok" and "convert" in r["stages"]),
                    key=lambda c: c["clip_id"])
-    params = {p: cfg.get(p) for p in STAGE.params}
-    key = make_key(STAGE.name, STAGE.version, params, {"clips": clips, "experts": dctx.experts}, {})
+    params = {p: cfg.key_value(p) for p in STAGE.params}
+    experts = [{k: v for k, v in e.items() if k != "settings"} for e in dctx.experts]   # settings: via params
+    key = make_key(STAGE.name, STAGE.code, params, {"clips": clips, "experts": experts}, {})
     root = Path(dctx.out) / "shards"
     state_path = root / "_state.json"
     try:
@@ -73,5 +74,5 @@ def _smplx_meta(cfg) -> list | None:
     return [list(p) for p in PARAMS]
 
 
-STAGE = Stage(name="shards", version="1", run=run, scope="dataset",
-              params=("layouts", "shards", "frames.fps", "experts"), resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="shards", run=run, scope="dataset",
+              params=("layouts", "shards", "frames.fps", "experts", "expert_settings"), resources={"cpu": 1}, doc=__doc__)

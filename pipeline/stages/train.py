@@ -27,7 +27,7 @@ def run(dctx, results: list[dict]) -> dict:
         shards_key = json.loads((out / "shards" / "_state.json").read_text())["key"]
     except (FileNotFoundError, KeyError, ValueError):
         return {"cached": False, "status": "failed", "reason": "no shards to train on"}
-    key = make_key(STAGE.name, STAGE.version, tc.model_dump(mode="json"), {"shards": shards_key}, {})
+    key = make_key(STAGE.name, STAGE.code, dctx.cfg.key_value("train"), {"shards": shards_key}, {})
     run_dir = out / "runs" / tc.run
     key_path = run_dir / ".key"
     if dctx.mode == "use" and key_path.exists() and key_path.read_text() == key and (run_dir / "metrics.json").exists():
@@ -56,5 +56,5 @@ def _dispatch(out: Path, tc, run_dir: Path, scheduler) -> tuple[dict, str]:
     return run_experiment(out, tc, run_dir), "client process"
 
 
-STAGE = Stage(name="train", version="1", run=run, params=("train",), scope="dataset", resources={"GPU": 1},
+STAGE = Stage(name="train", run=run, params=("train",), scope="dataset", resources={"GPU": 1},
               doc=__doc__)

@@ -61,7 +61,6 @@ class Expert:
     parts: ClassVar[tuple[str, ...]]
     native: ClassVar[str]
     resources: ClassVar[dict] = {"cpu": 1}
-    code_version: ClassVar[str] = "1"
     defaults: ClassVar[dict] = {}
     needs_weights: ClassVar[bool] = False      # cluster experts: the user supplies the model file
     # part -> model family: experts running the same network (Holistic's face and `facemesh` both run
@@ -103,7 +102,7 @@ class Expert:
 
     def version(self) -> dict:
         self.check()
-        return {"expert": self.name, "code": self.code_version, "package": self.package_version(),
+        return {"expert": self.name, "package": self.package_version(),
                 "model_sha256": sha256_files(self.model_files()) if self.model_files() else ""}
 
     def setup(self) -> None:

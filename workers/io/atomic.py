@@ -1,5 +1,6 @@
-"""Atomic file writes: a temporary file in the target folder, given the usual permissions, renamed into place.
-Readers never see a half-written file."""
+"""Atomic, durable file writes: a temporary file in the target folder, given the usual permissions, flushed to
+disk (fsync), renamed into place, and the folder entry synced. Readers never see a half-written file, and a
+power cut or SIGKILL after the rename cannot leave a renamed-but-empty file."""
 from __future__ import annotations
 
 import contextlib
@@ -15,10 +16,23 @@ def _umask() -> int:
     return mask
 
 
+def _fsync(path, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    except OSError:     # some file systems cannot sync a directory; the data file was synced already
+        pass
+    finally:
+        os.close(fd)
+
+
 def publish(tmp: str, path: Path) -> None:
-    """Give a finished temporary file the usual permissions (mkstemp makes it private) and rename it into place."""
+    """Give a finished temporary file the usual permissions (mkstemp makes it private), sync it to disk,
+    rename it into place and sync the folder entry."""
     os.chmod(tmp, 0o666 & ~_umask())
+    _fsync(tmp)
     os.replace(tmp, path)
+    _fsync(os.path.dirname(os.path.abspath(path)) or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
 
 @contextlib.contextmanager
