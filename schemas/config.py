@@ -6,25 +6,22 @@ changing e.g. `convert.min_score` re-runs convert and what follows, nothing befo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .experts import EXPERT_PARTS
+from .experts import EXPERT_PARTS, check_expert_settings, known_experts
 from .fit3d import Fit3dConfig
+from .strict_numbers import NoBoolNumbers
 from .train import TrainConfig
+from .yamlfile import YAMLStrictError, load_yaml
 
 
-def known_experts(by_expert: dict) -> dict:
-    """A mapping keyed by expert name: every key must be a known expert."""
-    unknown = [k for k in by_expert if k not in EXPERT_PARTS]
-    if unknown:
-        raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
-    return by_expert
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
-class _Section(BaseModel):
+class _Section(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -140,7 +137,7 @@ class FilterConfig(_Section):
     min_frames: Optional[int] = Field(15, ge=1, description="clips shorter than this (at 30 FPS) are filtered")
     min_pose_ratio: Optional[float] = Field(0.5, ge=0, le=1, description="Posetics: a pose in >= 50% of frames")
     min_confidence: Optional[float] = Field(0.3, ge=0, le=1, description="mean body confidence of the actors")
-    min_part_present: dict[Literal["body", "left_hand", "right_hand", "face"], float] = Field(
+    min_part_present: dict[Literal["body", "left_hand", "right_hand", "face"], Share] = Field(
         default_factory=dict, description="per part, minimum share of its joints present (e.g. {face: 0.5})")
 
 
@@ -215,8 +212,9 @@ class BuildConfig(_Section):
 
     @field_validator("expert_settings")
     @classmethod
-    def _known_experts(cls, v):
-        return known_experts(v)
+    def _expert_settings(cls, v):
+        check_expert_settings(v)
+        return v
 
     def get(self, dotted: str):
         """Value at a dotted path, JSON-ready (used for cache keys)."""
@@ -237,8 +235,10 @@ def load_config(path: Optional[Path]) -> BuildConfig:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
+        data = load_yaml(path.read_text()) or {}
+    except YAMLStrictError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (dataset:, frames:, ...)")
