@@ -29,7 +29,9 @@ class DatasetConfig(_Section):
     adapter: Literal["auto", "ntu", "folders", "csv", "kinetics"] = "auto"
     csv: Optional[Path] = Field(None, description="csv/kinetics adapters: the annotation file")
     split_protocol: Literal["xsub", "xview", "xset"] = Field("xsub", description="NTU split in `split`")
-    extensions: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+    extensions: tuple[str, ...] = Field(
+        (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".h264", ".264"),
+        description="raw .h264/.264 streams are timed by the rate their bitstream declares")
     default_split: str = Field("train", description="split for clips the adapter gives none")
 
 
@@ -37,6 +39,9 @@ class FramesConfig(_Section):
     fps: int = Field(30, ge=1, le=240, description="output frame rate; 30 is the NTU-X/Posetics convention")
     max_frames: Optional[int] = Field(None, ge=1, description="keep at most this many output frames per clip")
     min_decoded_ratio: float = Field(0.9, gt=0, le=1, description="decoded/declared frames below this = truncated")
+    max_source_fps: int = Field(
+        480, ge=1, description="a source whose timestamps give more frames per second than this is a failed row "
+        "(broken timing, e.g. a container claiming 1000 fps); raise it for genuine high-speed footage")
 
 
 class DetectConfig(_Section):

@@ -5,6 +5,7 @@ outputs:   meta: container, codec, width, height, fps, duration_s, declared_fram
 params:    none
 resources: 1 CPU, reads the file header and first frame
 fails:     empty file, not a media file, no video stream, no decodable frame
+note:      fps is the declared rate (raw .h264: the bitstream's, 0 when none); frames are timed by their pts
 """
 from __future__ import annotations
 
@@ -18,4 +19,4 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(meta=probe_video(ctx.item.path).to_dict())
 
 
-STAGE = Stage(name="probe", version="1", run=run, resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="probe", version="2", run=run, resources={"cpu": 1}, doc=__doc__)
