@@ -164,7 +164,8 @@ def test_boolean_for_a_number_exits_2(tmp_path):
                 "filter.min_part_present.face", "train.epochs", "fit3d.smplx.iterations"):
         assert key in str(e.value), str(e.value)
     # booleans stay booleans where a boolean is meant
-    assert load_config(write_config(tmp_path / "c3.yaml", {"refine": {"swap_repair": False}})).refine.swap_repair is False
+    cfg = load_config(write_config(tmp_path / "c3.yaml", {"refine": {"swap_repair": False}}))
+    assert cfg.refine.swap_repair is False
 
 
 def test_min_part_present_is_a_share(tmp_path):
