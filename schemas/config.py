@@ -8,23 +8,20 @@ from __future__ import annotations
 import copy
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .experts import EXECUTION_SETTINGS, EXPERT_PARTS
+from .experts import EXECUTION_SETTINGS, EXPERT_PARTS, check_expert_settings, known_experts
 from .fit3d import Fit3dConfig
 from .marks import EXECUTION
+from .strict_numbers import NoBoolNumbers
 from .train import TrainConfig
+from .yamlfile import YAMLStrictError, load_yaml
 
 
-def known_experts(by_expert: dict) -> dict:
-    """A mapping keyed by expert name: every key must be a known expert."""
-    unknown = [k for k in by_expert if k not in EXPERT_PARTS]
-    if unknown:
-        raise ValueError(f"unknown expert(s) {unknown}; known: {sorted(EXPERT_PARTS)}")
-    return by_expert
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 
@@ -41,7 +38,7 @@ def _key_view(model: BaseModel) -> dict:
     return out
 
 
-class _Section(BaseModel):
+class _Section(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -49,7 +46,9 @@ class DatasetConfig(_Section):
     adapter: Literal["auto", "ntu", "folders", "csv", "kinetics"] = "auto"
     csv: Optional[Path] = Field(None, description="csv/kinetics adapters: the annotation file")
     split_protocol: Literal["xsub", "xview", "xset"] = Field("xsub", description="NTU split in `split`")
-    extensions: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+    extensions: tuple[str, ...] = Field(
+        (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".h264", ".264"),
+        description="raw .h264/.264 streams are timed by the rate their bitstream declares")
     default_split: str = Field("train", description="split for clips the adapter gives none")
 
 
@@ -57,6 +56,9 @@ class FramesConfig(_Section):
     fps: int = Field(30, ge=1, le=240, description="output frame rate; 30 is the NTU-X/Posetics convention")
     max_frames: Optional[int] = Field(None, ge=1, description="keep at most this many output frames per clip")
     min_decoded_ratio: float = Field(0.9, gt=0, le=1, description="decoded/declared frames below this = truncated")
+    max_source_fps: int = Field(
+        480, ge=1, description="a source whose timestamps give more frames per second than this is a failed row "
+        "(broken timing, e.g. a container claiming 1000 fps); raise it for genuine high-speed footage")
 
 
 class DetectConfig(_Section):
@@ -158,7 +160,7 @@ class FilterConfig(_Section):
     min_frames: Optional[int] = Field(15, ge=1, description="clips shorter than this (at 30 FPS) are filtered")
     min_pose_ratio: Optional[float] = Field(0.5, ge=0, le=1, description="Posetics: a pose in >= 50% of frames")
     min_confidence: Optional[float] = Field(0.3, ge=0, le=1, description="mean body confidence of the actors")
-    min_part_present: dict[Literal["body", "left_hand", "right_hand", "face"], float] = Field(
+    min_part_present: dict[Literal["body", "left_hand", "right_hand", "face"], Share] = Field(
         default_factory=dict, description="per part, minimum share of its joints present (e.g. {face: 0.5})")
 
 
@@ -246,8 +248,9 @@ class BuildConfig(_Section):
 
     @field_validator("expert_settings")
     @classmethod
-    def _known_experts(cls, v):
-        return known_experts(v)
+    def _expert_settings(cls, v):
+        check_expert_settings(v)
+        return v
 
     def get(self, dotted: str):
         """Value at a dotted path, JSON-ready."""
@@ -283,8 +286,10 @@ def load_config(path: Optional[Path]) -> BuildConfig:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
+        data = load_yaml(path.read_text()) or {}
+    except YAMLStrictError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (dataset:, frames:, ...)")

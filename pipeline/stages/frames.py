@@ -2,16 +2,19 @@
 
 inputs:    probe
 outputs:   arrays: src_index (T,) int64 = source frame shown at output frame k (time k/fps);
-           meta: n_frames, n_source_frames, source_duration_s, height, width
-params:    frames.fps, frames.max_frames, frames.min_decoded_ratio
+           meta: n_frames, n_source_frames, source_duration_s, height, width, timing (how the source frames
+           were timed: "timestamps", or a raw stream's declared rate — workers/decode/resample.py)
+params:    frames.fps, frames.max_frames, frames.min_decoded_ratio, frames.max_source_fps
 resources: 1 CPU; disk spool of the distinct source frames used (T x H x W x 3 bytes at most), freed after
            the clip's task; memory bounded by one frame
-fails:     no frames; truncated (fewer frames demuxed or decoded than the header declares)
+fails:     no frames; truncated (fewer frames demuxed or decoded than the header declares); timing no camera
+           produces (timestamps that do not advance, more than frames.max_source_fps frames per second); a raw
+           stream with neither timestamps nor a declared frame rate
 """
 from __future__ import annotations
 
 from workers.decode.probe import VideoError
-from workers.decode.resample import presentation_times, resample_indices
+from workers.decode.resample import check_timing, frame_timing, resample_indices
 
 from ..cache import Artifact
 from ..dag import Stage
@@ -19,20 +22,23 @@ from ..dag import Stage
 
 def run(ctx, inputs) -> Artifact:
     cfg = ctx.cfg.frames
-    times, end = presentation_times(ctx.item.path)
+    timing = frame_timing(ctx.item.path)
+    times = timing.times
     if not times:
         raise VideoError("no video frames")
     declared = inputs["probe"].meta.get("declared_frames", 0)
     if declared and len(times) < cfg.min_decoded_ratio * declared:
         raise VideoError(f"truncated: {len(times)} of {declared} declared frames present")
-    src_index = resample_indices(times, end, cfg.fps, cfg.max_frames)
+    check_timing(timing, cfg.max_source_fps)
+    src_index = resample_indices(times, timing.end, cfg.fps, cfg.max_frames)
     spool = ctx.frames(src_index)            # decodes now; raises VideoError when the data stops early
     h, w = spool.size
     return Artifact(arrays={"src_index": src_index},
                     meta={"n_frames": int(len(src_index)), "n_source_frames": len(times),
-                          "source_duration_s": float(end), "height": int(h), "width": int(w)})
+                          "source_duration_s": float(timing.end), "height": int(h), "width": int(w),
+                          "timing": timing.source})
 
 
 STAGE = Stage(name="frames", run=run,
-              params=("frames.fps", "frames.max_frames", "frames.min_decoded_ratio"),
+              params=("frames.fps", "frames.max_frames", "frames.min_decoded_ratio", "frames.max_source_fps"),
               resources={"cpu": 1}, doc=__doc__)

@@ -5,6 +5,7 @@ outputs:   meta: container, codec, width, height, fps, duration_s, declared_fram
 params:    none
 resources: 1 CPU, reads the file header and first frame
 fails:     empty file, not a media file, no video stream, no decodable frame
+note:      fps is the declared rate (raw .h264: the bitstream's, 0 when none); frames are timed by their pts
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Label merging (many-to-one map) and seeded stratified splits. Pure functions over label names."""
+"""Label merging (many-to-one map) and seeded stratified splits. Pure functions over label names.
+
+A YAML label map is read strictly (schemas/yamlfile.py): a duplicated key or any YAML tag is a `LabelMapError`
+naming the file, the key and the line."""
 from __future__ import annotations
 
 import csv
@@ -7,6 +10,8 @@ from pathlib import Path
 from typing import Optional
 
 import yaml
+
+from schemas.yamlfile import load_yaml
 
 
 class LabelMapError(ValueError):
@@ -25,7 +30,10 @@ def read_map(path: Path) -> dict[str, str]:
             raise LabelMapError(f"labels.map: {path} needs columns source,target")
         pairs = [(r["source"].strip(), r["target"].strip()) for r in rows]
     else:
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = load_yaml(path.read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise LabelMapError(f"labels.map: {path}: {e}") from None
         if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
             raise LabelMapError(f"labels.map: {path} must map each target label to a list of source labels")
         pairs = [(str(src), str(t)) for t, srcs in data.items() for src in srcs]

@@ -1,7 +1,9 @@
 """Probe a video container with PyAV: container, codec, frame rate, duration, size, declared frame count.
 
 Raises `VideoError` with a human reason for anything unreadable (empty, not a media file, no video stream,
-no decodable frame).
+no decodable frame). `fps` is what the file declares: the container's average rate, or for a raw elementary
+stream without timestamps (`.h264`) the rate its bitstream declares (0 when none: the raw demuxer's own
+made-up 25 fps is not reported). The frames stage times frames by their timestamps, not by this.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ class ProbeInfo:
     codec: str
     width: int
     height: int
-    fps: float            # average frame rate as declared by the container
+    fps: float            # declared frame rate (container; raw stream: its bitstream's; 0 when none)
     duration_s: float     # container duration (0 when unknown)
     declared_frames: int  # frames the stream header declares (0 when unknown)
     size_bytes: int
@@ -43,13 +45,16 @@ def probe_video(path: str) -> ProbeInfo:
         if not container.streams.video:
             raise VideoError("no video stream")
         stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         try:
             first = next(container.decode(stream), None)
         except av.error.FFmpegError as e:
             raise VideoError(f"first frame does not decode: {e.strerror or e}") from None
         if first is None:
             raise VideoError("video stream has no decodable frame")
+        if first.pts is None:          # raw elementary stream: no container timing at all
+            rate = stream.codec_context.framerate
+        else:
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         duration = container.duration / av.time_base if container.duration else 0.0
         return ProbeInfo(
             container=container.format.name, codec=stream.codec_context.name,

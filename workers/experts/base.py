@@ -2,8 +2,9 @@
 
 An expert has a `name`, the `parts` it produces (body / left_hand / right_hand / face), its `native` layout
 (schemas/natives.py, which maps it into the canonical whole-body space), `resources` (cpu or gpu), settings (a
-small dict from the config's `expert_settings.<name>`), `setup()` run once per worker process, a batched
-`process(crops)` returning one result per crop — native keypoints (N, 3) = x, y, score in *original-frame
+small dict from the config's `expert_settings.<name>`, validated by the expert's typed settings model in
+schemas/experts.py `EXPERT_SETTINGS`, which also gives the `defaults`), `setup()` run once per worker process,
+a batched `process(crops)` returning one result per crop — native keypoints (N, 3) = x, y, score in *original-frame
 pixels* and, for experts with metric 3D, `world` (33, 4) — and `version()`: package version and model-file
 hashes, which enter the expert's cache key.
 
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
 import numpy as np
+from pydantic import ValidationError
+
+from schemas.experts import EXPERT_SETTINGS
 
 
 @dataclass
@@ -37,6 +41,13 @@ class Crop:
 class ExpertResult:
     points: np.ndarray                      # (N_native, 3): x, y, score in frame pixels; missing = NaN, 0
     world: Optional[np.ndarray] = None      # (33, 4): metric 3D (MediaPipe world frame) + score
+
+
+def _problem(err: dict, known: dict) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown setting (known: {', '.join(known)})"
+    return f"{key}: {err['msg']} (got {err['input']!r})"
 
 
 def empty_points(n: int) -> np.ndarray:
@@ -61,7 +72,7 @@ class Expert:
     parts: ClassVar[tuple[str, ...]]
     native: ClassVar[str]
     resources: ClassVar[dict] = {"cpu": 1}
-    defaults: ClassVar[dict] = {}
+    defaults: ClassVar[dict]                   # from schemas.experts.EXPERT_SETTINGS[name] (set per subclass)
     needs_weights: ClassVar[bool] = False      # cluster experts: the user supplies the model file
     # part -> model family: experts running the same network (Holistic's face and `facemesh` both run
     # face_landmark.tflite) are one voter, so fusion does not count their agreement as independent evidence.
@@ -72,12 +83,18 @@ class Expert:
     def family(cls, part: str) -> str:
         return cls.families.get(part, cls.name)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            cls.defaults = EXPERT_SETTINGS[cls.name]().model_dump(mode="json")
+
     def __init__(self, **settings):
-        unknown = set(settings) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"expert {self.name}: unknown setting(s) {sorted(unknown)}; "
-                             f"known: {sorted(self.defaults)}")
-        self.settings = {**self.defaults, **settings}
+        try:
+            valid = EXPERT_SETTINGS[self.name].model_validate(settings)
+        except ValidationError as e:
+            problems = "; ".join(_problem(err, self.defaults) for err in e.errors())
+            raise ValueError(f"expert {self.name}: {problems}") from None
+        self.settings = valid.model_dump(mode="json")
         self._ready = False
 
     # --- to implement

@@ -20,7 +20,6 @@ class Dlib68Expert(Expert):
     name = "dlib68"
     parts = ("face",)
     native = "ibug-68"
-    defaults = {"min_score": 0.3, "context": 2.0, "roi_size": 320, "threshold": -0.5, "min_face_score": 0.3}
 
     def model_files(self):
         import warnings

@@ -25,7 +25,6 @@ class FaceMeshExpert(Expert):
     parts = ("face",)
     native = "mediapipe-face-468"
     families = {"face": "mediapipe-face-landmark"}
-    defaults = {"min_score": 0.5, "face_scale": 1.6, "refine_scale": 1.5, "passes": 2, "min_face_score": 0.3}
 
     def model_files(self):
         return [os.path.join(mediapipe_modules(), "face_landmark/face_landmark.tflite")] + FaceFinder.model_files()

@@ -19,7 +19,6 @@ class HandsExpert(Expert):
     parts = ("left_hand", "right_hand")
     native = "hands-2x21"
     families = {"left_hand": "mediapipe-hand-landmark", "right_hand": "mediapipe-hand-landmark"}
-    defaults = {"min_score": 0.5, "mirrored_input": False}
 
     def model_files(self):
         return [os.path.join(mediapipe_modules(), "palm_detection/palm_detection_full.tflite"),

@@ -20,7 +20,6 @@ class HolisticExpert(Expert):
     native = "mediapipe-holistic-543"
     families = {"body": "mediapipe-pose-landmark", "left_hand": "mediapipe-hand-landmark",
                 "right_hand": "mediapipe-hand-landmark", "face": "mediapipe-face-landmark"}
-    defaults = {"model_complexity": 1, "min_score": 0.5, "refine_face_landmarks": False}
 
     def model_files(self):
         pose = {0: "pose_landmark_lite", 1: "pose_landmark_full", 2: "pose_landmark_heavy"}

@@ -14,7 +14,6 @@ class PoseExpert(Expert):
     parts = ("body",)
     native = "mediapipe-pose-33"
     families = {"body": "mediapipe-pose-landmark"}
-    defaults = {"model_complexity": 1, "min_score": 0.5}
 
     def model_files(self):
         pose = {0: "pose_landmark_lite", 1: "pose_landmark_full", 2: "pose_landmark_heavy"}

@@ -18,7 +18,6 @@ from .base import Crop, Expert, ExpertResult, empty_points
 
 class _RTMBase(Expert):
     needs_weights = True
-    defaults = {"onnx": None, "input_size": [192, 256], "device": "cpu", "box_shrink": 0.8, "min_score": 0.3}
     n_points: int
 
     def model_files(self):
@@ -65,5 +64,4 @@ class RTMWExpert(_RTMBase):
     name = "rtmw"
     parts = ("body", "left_hand", "right_hand", "face")
     native = "coco-wholebody-133"
-    defaults = {**_RTMBase.defaults, "input_size": [288, 384]}
     n_points = 133

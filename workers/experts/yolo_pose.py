@@ -29,7 +29,6 @@ class YoloPoseExpert(Expert):
     native = "coco-17"
     resources = {"cpu": 1, "gpu": 0}
     needs_weights = True
-    defaults = {"weights": None, "imgsz": 640, "conf": 0.25, "device": "cpu", "min_score": 0.3}
 
     def model_files(self):
         return [str(self.settings["weights"])] if self.settings["weights"] else []
