@@ -14,6 +14,7 @@ from typing import Optional
 from workers.decode.probe import VideoError
 
 from .adapters import VideoItem
+from .adapters.base import missing_reason
 from .cache import Artifact, Store, make_key
 from .context import VideoContext
 from .hashing import file_digest, file_stamp
@@ -26,7 +27,7 @@ def run_video(item: VideoItem, cfg, dag, plan: dict, cache_dir: str, scratch: st
            **item.extra}
     out = {"row": row, "digest": None, "stages": {}}
     if not os.path.isfile(item.path):
-        row.update(status="failed", stage="probe", reason="file not found")
+        row.update(status="failed", stage="probe", reason=missing_reason(item.path))
         return out
     stamp = file_stamp(item.path)
     digest = known_digest[1] if known_digest and known_digest[0] == stamp else file_digest(item.path)
