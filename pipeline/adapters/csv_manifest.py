@@ -27,12 +27,18 @@ def read_rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
         if missing:
             raise AdapterError(f"{path}: missing column(s) {missing}; found {cols}")
         rows = []
-        for row in reader:
+        while True:
+            line = reader.line_num + 1                      # where the row starts (a quoted cell may span lines)
+            try:
+                row = next(reader)
+            except StopIteration:
+                return rows
+            except csv.Error as e:                          # e.g. a NUL byte
+                raise AdapterError(f"{path}: line {line}: {e}") from None
             short = [c for c in required if row.get(c) is None]
             if short:
-                raise AdapterError(f"{path}: line {reader.line_num}: no value for column(s) {short}")
-            rows.append((reader.line_num, row))
-        return rows
+                raise AdapterError(f"{path}: line {line}: no value for column(s) {short}")
+            rows.append((line, row))
 
 
 def clip_id_for(path: str, root: Path) -> str:
