@@ -118,6 +118,8 @@ def export(out: Path = typer.Argument(..., help="a build's --out folder"),
 @app.command()
 def report(out: Path = typer.Argument(..., help="a build's --out folder")):
     """Rebuild OUT/report/ (index.html, quality.json) from the manifest and the stage cache, computing nothing."""
+    from workers.io.dest_guard import UnsafeDestination
+
     from .manifest import read_manifest
     from .report import build_report
     if not (out / "manifest.parquet").exists() or not (out / "build.json").exists():
@@ -128,7 +130,11 @@ def report(out: Path = typer.Argument(..., help="a build's --out folder")):
     cache = Path(record["config"]["cache"]["dir"] or out / ".cache")
     rows = read_manifest(out).to_pylist()
     stages = [s for s in _DAG.order if f"{s}_key" in rows[0]] if rows else []
-    q = build_report(out, rows, stages, cache)
+    try:
+        q = build_report(out, rows, stages, cache)
+    except UnsafeDestination as e:              # OUT/report would hold a source video
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise typer.Exit(2)
     console.print(f"report for {len(q['classes'])} classes: {out / 'report' / 'index.html'}")
 
 

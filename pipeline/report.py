@@ -1,5 +1,7 @@
 """Build the per-class quality report from a build's manifest and stage cache (nothing is recomputed):
-OUT/report/index.html (self-contained) and OUT/report/quality.json."""
+OUT/report/index.html (self-contained) and OUT/report/quality.json. Every file goes inside OUT/report, which
+must not hold a source video (UnsafeDestination, a ValueError, before anything is written); every string on the
+page is escaped by the template (`workers.report.html`)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from workers.convert.layout_eval import apply_layout
+from workers.io.dest_guard import check_dest, within
 from workers.report import plots
 from workers.report.html import render
 from workers.report.summary import PARTS, per_class, whole_build, worst_clips
@@ -36,30 +39,33 @@ def _thumb(store: Store, row: dict) -> dict:
     return info
 
 
-def _viewer_gif(out: Path, row: dict) -> str | None:
+def _viewer_gif(out: Path, row: dict, layouts: list[str]) -> str | None:
     """Viewer output for a kept clip (the skeleton on every frame), linked from its thumbnail."""
-    from .show import show
-    layouts = [p.name for p in sorted((out / "shards").glob("*/")) if any(p.glob("*.parquet"))]
+    from .show import draw
     if row["status"] != "ok" or not layouts:
         return None
     layout = THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]
     rel = f"clips/{row['clip_id'].replace('/', '__')}.gif"
-    show(out, row["clip_id"], layout, out / "report" / rel, video=row["source_path"], width=320,
+    draw(out, row["clip_id"], layout, within(out / "report", rel), video=row["source_path"], width=320,
          size=(row.get("height") or 0, row.get("width") or 0), max_frames=VIEWER_FRAMES)
     return rel
 
 
 def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path) -> dict:
     out = Path(out)
+    dest = out / "report"
+    check_dest(dest, [r["source_path"] for r in rows if r.get("source_path")])
+    page, record = within(dest, "index.html"), within(dest, "quality.json")
     classes = per_class(rows)
     build = whole_build(rows, stages)
     store = Store(cache_dir)
-    worst = {cls: [_thumb(store, r) | {"viewer": _viewer_gif(out, r)} for r in rs]
+    layouts = [p.name for p in sorted((out / "shards").glob("*/")) if any(p.glob("*.parquet"))]
+    worst = {cls: [_thumb(store, r) | {"viewer": _viewer_gif(out, r, layouts)} for r in rs]
              for cls, rs in worst_clips(rows).items()}
     html = render(title=out.name, classes=classes, build=build, parts=PARTS, layout=THUMB_LAYOUT, worst=worst,
                   plots={"retention": plots.retention_bars(classes), "heatmap": plots.confidence_heatmap(classes)})
     quality = {"classes": classes, "build": build,
                "worst": {c: [{k: v for k, v in t.items() if k != "thumb"} for t in ts] for c, ts in worst.items()}}
-    atomic_write_bytes(out / "report" / "index.html", html.encode())
-    atomic_write_bytes(out / "report" / "quality.json", json.dumps(quality, indent=1).encode())
+    atomic_write_bytes(page, html.encode())
+    atomic_write_bytes(record, json.dumps(quality, indent=1).encode())
     return quality

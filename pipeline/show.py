@@ -1,4 +1,6 @@
-"""`skelforge show`: draw one clip of a build (its shard row for a layout) on its video or a blank canvas."""
+"""`skelforge show`: draw one clip of a build (its shard row for a layout) on its video or a blank canvas.
+--save must not be a source video of the build (or --video), nor lie inside the build's input folder
+(UnsafeDestination, a ValueError, before anything is drawn)."""
 from __future__ import annotations
 
 import tempfile
@@ -8,6 +10,7 @@ from typing import Optional
 import numpy as np
 import pyarrow.parquet as pq
 
+from workers.io.dest_guard import build_inputs, check_dest
 from workers.io.shard_reader import frame_sizes, layout_files
 from workers.report.viewer import draw_frame, frames_at_30fps, render_3d, write
 
@@ -24,6 +27,15 @@ def show(out: Path, clip_id: str, layout: str, save: Path, video: Optional[str] 
          width: Optional[int] = None, size: Optional[tuple[int, int]] = None, max_frames: Optional[int] = None
          ) -> int:
     """video / size (h, w) default to the manifest's source_path and frame size; max_frames keeps the start."""
+    sources, folders = build_inputs(out)
+    check_dest(save, sources + [video] if video else sources, folders)
+    return draw(out, clip_id, layout, save, video, three_d, width, size, max_frames)
+
+
+def draw(out: Path, clip_id: str, layout: str, save: Path, video: Optional[str] = None, three_d: bool = False,
+         width: Optional[int] = None, size: Optional[tuple[int, int]] = None, max_frames: Optional[int] = None
+         ) -> int:
+    """`show` without the check of --save, for callers that checked their destination already (the report)."""
     row = clip_row(out, layout, clip_id)
     kp = np.asarray(row["keypoints"], np.float32).reshape(row["keypoints_shape"])            # (M, T, V, 3)
     kp = kp[:, :max_frames] if max_frames else kp

@@ -23,6 +23,7 @@ from typing import Optional
 from workers.decode.probe import VideoError
 
 from .adapters import VideoItem
+from .adapters.base import missing_reason
 from .cache import Artifact, Store
 from .context import VideoContext
 from .hashing import file_digest, file_stamp
@@ -59,12 +60,8 @@ def run_video(item: VideoItem, cfg, dag, plan: dict, cache_dir: str, scratch: st
     where = "probe"
     store = None
     try:
-        if os.path.islink(item.path) and not os.path.exists(item.path):
-            row.update(status="failed", stage="probe", reason=f"dangling symlink (-> {os.readlink(item.path)})")
-            out["final"] = True
-            return out
         if not os.path.isfile(item.path):
-            row.update(status="failed", stage="probe", reason="file not found")
+            row.update(status="failed", stage="probe", reason=missing_reason(item.path))
             return out
         try:
             stamp = file_stamp(item.path)

@@ -1,10 +1,13 @@
 """The per-class quality report on a real build: content, plots and thumbnails embedded, rendered by headless
 Chromium (screenshot not blank, no console errors), and `skelforge report` regenerating it from the cache."""
 import base64
+import csv
 import json
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -13,7 +16,7 @@ from typer.testing import CliRunner
 
 import dagfile
 from pipeline.cli import app, set_dag
-from tests.conftest import VIDEOS, run_build
+from tests.conftest import VIDEOS, run_build, stage_videos
 
 set_dag(dagfile.DAG)
 
@@ -89,3 +92,70 @@ def test_provenance_shares_sum_to_one_per_part():
     m = provenance_means([{"face": {"holistic": 1.0}}, {"face": {"holistic": 0.4, "interpolated": 0.6}},
                           {"body": {"pose": 1.0}}])
     assert m == {"body/pose": 1.0, "face/holistic": 0.7, "face/interpolated": 0.3}
+
+
+# ---- untrusted names on the page: a class / clip id made of HTML must show as text and run nothing
+
+XSS_LABELS = ("<img src=x onerror=\"document.title='xss-label'\">",
+              "</script><script>document.title='xss-script'</script>")
+XSS_ID = "q\"><img src=y onerror=\"document.title='xss-id'\">"
+
+
+def dump_dom(page, tmp_path) -> str:
+    """The page's DOM after headless Chromium loaded it and ran whatever it would run (3 s of virtual time)."""
+    assert CHROMIUM, "chromium is needed (make test installs it: apt-get install chromium)"
+    r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
+                        page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert "<html" in r.stdout, r.stderr[-2000:]
+    return r.stdout
+
+
+class DomFacts(HTMLParser):
+    """What a dumped DOM holds: its title, script elements, event-handler attributes, and its text."""
+
+    def __init__(self, dom: str):
+        super().__init__()
+        self.title, self.scripts, self.handlers, self.text, self._in_title = "", 0, [], [], False
+        self.feed(dom)
+
+    def handle_starttag(self, tag, attrs):
+        self.scripts += tag == "script"
+        self.handlers += [(tag, k) for k, _ in attrs if k.startswith("on")]
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag):
+        self._in_title = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_title:
+            self.title += data
+
+
+def test_xss_names_show_as_text_and_run_nothing_in_chromium(tmp_path, samples):
+    videos = tmp_path / "v"
+    names = [f"{XSS_ID}_000000_000010.mp4", "plain_000000_000010.mp4"]
+    stage_videos(videos, VIDEOS / "misc" / "mpeg4_25fps_320x240.avi", VIDEOS / "misc" / "mpeg4_25fps_320x240.avi",
+                 names=names)
+    with open(tmp_path / "k.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([("label", "youtube_id", "time_start", "time_end", "split"),
+                                  (XSS_LABELS[0], XSS_ID, 0, 10, "train"), (XSS_LABELS[1], "plain", 0, 10, "train")])
+    out = tmp_path / "out"
+    rec = run_build(videos, out, {"dataset": {"csv": str(tmp_path / "k.csv")}, "frames": {"max_frames": 20},
+                                  "layouts": ["coco-17"]})
+    assert rec["adapter"] == "kinetics" and rec["counts"]["ok"] == 2
+    dom = DomFacts(dump_dom(out / "report" / "index.html", tmp_path))
+    assert dom.title == "skelforge report — out", dom.title                # no payload set the title
+    assert dom.scripts == 0 and dom.handlers == [], (dom.scripts, dom.handlers)
+    text = "".join(dom.text)
+    for s in (*XSS_LABELS, f"{XSS_ID}_000000_000010"):                      # each name shows as text
+        assert s in text, s
+    link = re.search(r'<a href="(clips/[^"]+\.gif)">', (out / "report" / "index.html").read_text()).group(1)
+    assert (out / "report" / unquote(link)).is_file()                      # the URL-quoted link still resolves
+
+    # the check can fail: the same payload unescaped does run in this browser
+    raw = tmp_path / "raw.html"
+    raw.write_text(f"<!doctype html><html><head><title>plain</title></head><body>{XSS_LABELS[0]}</body></html>")
+    assert DomFacts(dump_dom(raw, tmp_path)).title == "xss-label"

@@ -84,7 +84,7 @@ def test_same_seed_same_weights_and_resume_matches_uninterrupted(synthetic, tmp_
 
     with pytest.raises(Stop):
         run_experiment(synthetic, cfg, tmp_path / "c", stop_after_first)
-    assert torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)["epoch"] == 0
+    assert torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)["epoch"] == 0
     c = run_experiment(synthetic, cfg, tmp_path / "c")                  # resumes at epoch 1
     assert c["streams"]["joint"]["resumed"] is True
     np.testing.assert_array_equal(np.load(tmp_path / "c" / "scores.npz")["scores"], sa)
@@ -116,8 +116,8 @@ def test_linear_probe_changes_only_the_classifier(synthetic, tmp_path):
                        tmp_path / "probe")
     info = m["streams"]["joint"]["init_from"]
     assert info["frozen"] and info["loaded"] > 10
-    pre = torch.load(tmp_path / "pre" / "checkpoint.pt", weights_only=False)["model"]
-    post = torch.load(tmp_path / "probe" / "checkpoint.pt", weights_only=False)["model"]
+    pre = torch.load(tmp_path / "pre" / "checkpoint.pt", weights_only=True)["model"]
+    post = torch.load(tmp_path / "probe" / "checkpoint.pt", weights_only=True)["model"]
     for k, v in pre.items():
         if k.startswith("classifier."):
             assert not torch.equal(v, post[k])

@@ -35,7 +35,8 @@ from .graph import parents
 from .metrics import classification_metrics
 from .registry import get_model
 from .streams import stream as stream_transform
-from .trainer import Distributed, Trainer, TrainOptions, init_distributed, seed_everything
+from .trainer import (Distributed, Trainer, TrainOptions, UnsafeCheckpoint, init_distributed, load_checkpoint,
+                      seed_everything)
 
 
 class ExperimentError(ValueError):
@@ -116,7 +117,10 @@ def load_backbone(model: nn.Module, checkpoint: Path, freeze: bool) -> dict:
     `freeze`, only the classifier trains (linear probe; BN statistics fixed)."""
     if not checkpoint.exists():
         raise ExperimentError(f"train.init_from: {checkpoint} does not exist")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    try:
+        state = load_checkpoint(checkpoint, "cpu")["model"]
+    except UnsafeCheckpoint as e:
+        raise ExperimentError(f"train.init_from: {e}") from None
     own = model.state_dict()
     take = {k: v for k, v in state.items() if not k.startswith("classifier.") and k in own and own[k].shape == v.shape}
     if not take:
@@ -208,7 +212,7 @@ def _train_stream(tc: TrainConfig, data: Data, stream: str, sdir: Path, device: 
         summary["init_from"] = {"checkpoint": str(ckpt), **load_backbone(model, ckpt, tc.freeze_backbone)}
     transform = _transform(tc.model, stream, data.layout)
     trainer = Trainer(model, options(tc, device), sdir, transform=transform, on_epoch=on_epoch, dist=dist)
-    summary["resumed"] = trainer.resume()
+    summary["resumed"] = _resume(trainer)
     summary["history"] = trainer.fit(data.train, data.eval)
     final = trainer
     if tc.hierarchy:
@@ -223,6 +227,13 @@ def _train_stream(tc: TrainConfig, data: Data, stream: str, sdir: Path, device: 
     return {"summary": summary, "scores": scores, "labels": labels}
 
 
+def _resume(trainer: Trainer) -> bool:
+    try:
+        return trainer.resume()
+    except UnsafeCheckpoint as e:
+        raise ExperimentError(f"resume: {e}") from None
+
+
 def _hierarchical_pass(tc, data, first: Trainer, sdir: Path, device, dist, on_epoch):
     from .hierarchy import HierarchicalHead, build_levels, hierarchical_loss
     from .metrics import confusion
@@ -235,7 +246,7 @@ def _hierarchical_pass(tc, data, first: Trainer, sdir: Path, device, dist, on_ep
     hdir.mkdir(exist_ok=True)
     t = Trainer(head, options(tc, device), hdir, transform=first.transform, on_epoch=on_epoch, dist=dist,
                 loss_fn=lambda out, y: hierarchical_loss(out, y, head.group_maps, weights))
-    t.resume()
+    _resume(t)
     hist = t.fit(data.train, data.eval)
     groups = [{"groups": int(m.max()) + 1, "members": [[data.names[c] for c in np.flatnonzero(m == g)]
                                                         for g in range(int(m.max()) + 1)]} for m in maps]

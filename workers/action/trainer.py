@@ -11,10 +11,15 @@ resources: the device given; under torchrun, one process per GPU (NCCL) or per C
 Determinism: seeds for Python, NumPy and torch; a seeded sampler; `torch.use_deterministic_algorithms(True,
 warn_only=True)` (CUDA kernels without a deterministic version warn instead of failing); cuDNN benchmark off.
 Two CPU runs with the same seed give identical weights (tested).
+
+Checkpoints hold tensors and plain data only (the NumPy RNG state is stored as a list of ints), and every
+checkpoint is read with `load_checkpoint` (`torch.load(weights_only=True)`): a file that needs more than that
+(e.g. a pickled object from elsewhere, which could run code when loaded) is refused with `UnsafeCheckpoint`.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +32,32 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..io.atomic import atomic_target
+
+
+class UnsafeCheckpoint(ValueError):
+    """A checkpoint that holds more than tensors and plain data: loading it could run code from the file."""
+
+
+def load_checkpoint(path: Path, map_location) -> dict:
+    """torch.load with weights_only=True; UnsafeCheckpoint (naming the file and the object) when it needs more."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()
+        detail = next((l.strip() for l in first if "GLOBAL" in l or "Unsupported" in l), first[0] if first else "")
+        raise UnsafeCheckpoint(f"{path} holds objects other than tensors and plain data, which could run code "
+                               f"when loaded, so it is not loaded ({detail}); use a skelforge checkpoint or "
+                               f"re-save the weights as a state dict") from None
+
+
+def _numpy_state() -> list:
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)]
+
+
+def _set_numpy_state(state: list) -> None:
+    name, keys, pos, has_gauss, gauss = state
+    np.random.set_state((name, np.asarray(keys, np.uint32), pos, has_gauss, gauss))
 
 
 @dataclass(frozen=True)
@@ -119,7 +150,8 @@ class Trainer:
         if epoch < o.warmup_epochs:
             return o.lr * (epoch + 1) / o.warmup_epochs
         span = max(1, o.epochs - o.warmup_epochs)
-        return 0.5 * o.lr * (1 + np.cos(np.pi * (epoch - o.warmup_epochs) / span))
+        return float(0.5 * o.lr * (1 + np.cos(np.pi * (epoch - o.warmup_epochs) / span)))   # plain float: the
+        # optimizer's state and the history go into weights-only checkpoints
 
     # ---- checkpoints
     @property
@@ -132,7 +164,7 @@ class Trainer:
         state = {"model": self.model.state_dict(), "optim": self.optim.state_dict(),
                  "scaler": self.scaler.state_dict(), "epoch": epoch, "history": self.history,
                  "options": asdict(self.opts), "rng": {"torch": torch.get_rng_state(),
-                                                       "numpy": np.random.get_state(), "python": random.getstate()}}
+                                                       "numpy": _numpy_state(), "python": random.getstate()}}
         with atomic_target(self.checkpoint_path) as tmp:
             torch.save(state, tmp)
 
@@ -140,14 +172,14 @@ class Trainer:
         """Continue from RUN/checkpoint.pt when it exists; True if it did."""
         if not self.checkpoint_path.exists():
             return False
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        state = load_checkpoint(self.checkpoint_path, self.device)
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
         self.scaler.load_state_dict(state["scaler"])
         self.history = state["history"]
         self.start_epoch = state["epoch"] + 1
         torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
+        _set_numpy_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         return True
 

@@ -107,11 +107,14 @@ def crop_build(out: Path, layout: str, dest: Path, size: int = 256, margin: floa
     """Write DEST/<clip_id>.mp4 for every kept clip of `layout` and DEST/crops.json; returns the crops.json record.
 
     A clip that cannot be cropped (source video missing or unreadable) is recorded as failed with the reason;
-    the others continue. Raises FileNotFoundError when OUT has no manifest or no shards for the layout.
+    the others continue. Raises FileNotFoundError when OUT has no manifest or no shards for the layout, and
+    UnsafeDestination (a ValueError), before writing anything, when DEST is, holds or lies inside the build's
+    inputs or a clip id would put its video outside DEST (e.g. an absolute id from an old manifest).
     """
     import pyarrow.parquet as pq
 
     from .atomic import atomic_write_bytes
+    from .dest_guard import build_inputs, check_dest, within
     from .shard_reader import iter_clips
     out, dest = Path(out), Path(dest)
     if size < 2 or size % 2:
@@ -120,6 +123,9 @@ def crop_build(out: Path, layout: str, dest: Path, size: int = 256, margin: floa
         raise FileNotFoundError(f"{out} is not a skelforge build (no manifest.parquet)")
     manifest = {r["clip_id"]: r for r in pq.read_table(out / "manifest.parquet").to_pylist()}
     clips = iter_clips(out, layout)            # raises FileNotFoundError for a layout that was not built
+    check_dest(dest, *build_inputs(out))
+    targets = {cid: within(dest, f"{cid}.mp4") for cid, r in manifest.items() if r["status"] == "ok"}
+    index = within(dest, "crops.json")
     dest.mkdir(parents=True, exist_ok=True)
     record = {"layout": layout, "size": size, "margin": margin, "fps": 30,
               "box_convention": "x0, y0, x1, y1 in source pixels; x1, y1 exclusive", "clips": {}}
@@ -142,7 +148,8 @@ def crop_build(out: Path, layout: str, dest: Path, size: int = 256, margin: floa
                     info = probe_video(src)
                     h, w = info.height, info.width
                 box = crop_box(kp, w, h, margin)
-                n = write_cropped(source_frames(src, T, Path(work)), box, size, dest / f"{cid}.mp4")
+                target = targets.get(cid) or within(dest, f"{cid}.mp4")
+                n = write_cropped(source_frames(src, T, Path(work)), box, size, target)
                 entry.update(status="ok", box=list(box), width=w, height=h, file=f"{cid}.mp4", frames=n)
             except Exception as e:   # noqa: BLE001 — one clip's failure is recorded, the rest continue
                 from workers.decode.probe import VideoError
@@ -153,5 +160,5 @@ def crop_build(out: Path, layout: str, dest: Path, size: int = 256, margin: floa
                 progress(cid, entry)
     record["ok"] = sum(e["status"] == "ok" for e in record["clips"].values())
     record["failed"] = len(record["clips"]) - record["ok"]
-    atomic_write_bytes(dest / "crops.json", json.dumps(record, indent=1).encode())
+    atomic_write_bytes(index, json.dumps(record, indent=1).encode())
     return record

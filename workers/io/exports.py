@@ -9,6 +9,10 @@ ntu-x-npy     one `<clip>.npy` per sample, float32 (C=3, T=300, V, M=2): x, y, s
 posetics-npy  `<split>_data_joint.npy` (N, C=5, T=300, V=17, M=2) = x2d, y2d, x3d, y3d, z3d, 2D divided by a
               fixed 640x480 as UNIK's Posetics data, 3D from keypoints_3d (metres; 0 where absent), plus
               `<split>_label.pkl` = (sample names, labels) as UNIK's loader reads it
+
+Before writing anything each export checks its destination (`dest_guard`): DEST must not be, hold or lie inside
+the build's inputs, and every file it will write (named from the shards' clip ids and splits) must land inside
+DEST; otherwise UnsafeDestination (a ValueError) is raised.
 """
 from __future__ import annotations
 
@@ -19,13 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .shard_reader import iter_clips
+from .dest_guard import build_inputs, check_dest, within
+from .shard_reader import iter_clips, layout_files
 
 T_MAX, M_MAX = 300, 2
 
 
 def _safe(clip_id: str) -> str:
     return clip_id.replace("/", "__")
+
+
+def _guard(out: Path, layout: str, dest: Path, names) -> None:
+    """Refuse before any write: names(clip_ids, splits) lists the files the export will put in dest."""
+    import pyarrow.parquet as pq
+    t = pq.read_table(layout_files(out, layout), columns=["clip_id", "split"])
+    check_dest(dest, *build_inputs(out))
+    for name in names(t.column("clip_id").to_pylist(), sorted(set(t.column("split").to_pylist()))):
+        within(dest, name)
 
 
 def _pad(a: np.ndarray, T: int = T_MAX, M: int = M_MAX) -> np.ndarray:
@@ -37,6 +51,7 @@ def _pad(a: np.ndarray, T: int = T_MAX, M: int = M_MAX) -> np.ndarray:
 
 
 def export_pyskl(out: Path, layout: str, dest: Path) -> Path:
+    _guard(out, layout, dest, lambda ids, splits: [f"skelforge_{layout}.pkl"])
     split, anns = defaultdict(list), []
     for c in iter_clips(out, layout):
         kp = c["keypoints"]
@@ -54,6 +69,8 @@ def export_pyskl(out: Path, layout: str, dest: Path) -> Path:
 
 
 def export_ntu_x(out: Path, layout: str, dest: Path) -> Path:
+    _guard(out, layout, dest, lambda ids, splits: [f"{_safe(c)}.npy" for c in ids] + [f"{s}.txt" for s in splits]
+           + ["labels.csv"])
     dest.mkdir(parents=True, exist_ok=True)
     lists, labels = defaultdict(list), []
     for c in iter_clips(out, layout):
@@ -72,6 +89,8 @@ def export_ntu_x(out: Path, layout: str, dest: Path) -> Path:
 def export_posetics(out: Path, layout: str, dest: Path) -> Path:
     if layout != "posetics-17":
         raise ValueError("the posetics-npy format is defined for --layout posetics-17")
+    _guard(out, layout, dest, lambda ids, splits: [f"{s}{tail}" for s in splits
+                                                   for tail in ("_data_joint.npy", "_label.pkl")])
     dest.mkdir(parents=True, exist_ok=True)
     data, names, labels = defaultdict(list), defaultdict(list), defaultdict(list)
     for c in iter_clips(out, layout):

@@ -1,9 +1,13 @@
-"""The self-contained report page (opens from disk: plots and thumbnails are embedded as data URIs)."""
+"""The self-contained report page (opens from disk: plots and thumbnails are embedded as data URIs).
+
+Every value is untrusted text (class names and clip ids come from folder names and CSV cells): the template is
+rendered with autoescape on, so each `{{ }}` is HTML-escaped (in text and in quoted attributes alike), and link
+targets are URL-quoted as well. The page has no script."""
 from __future__ import annotations
 
 import jinja2
 
-TEMPLATE = jinja2.Template("""<!doctype html>
+TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>skelforge report — {{ title }}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -40,7 +44,7 @@ confidence-weighted mean reprojection distance divided by the person's 2D body s
 (green body, blue left hand, red right hand, yellow face). Kept clips link to the viewer's animation of their
 first 2 s; draw any clip with <code>skelforge show OUT CLIP_ID --save FILE.mp4|.gif|.png [--3d]</code>.</p>
 {% for cls, clips in worst.items() %}<h3>{{ cls }}</h3><div class="thumbs">
-{% for t in clips %}<figure>{% if t.thumb %}{% if t.viewer %}<a href="{{ t.viewer }}">{% endif %}<img alt="{{ t.clip_id }}" src="{{ t.thumb }}">{% if t.viewer %}</a>{% endif %}{% endif %}
+{% for t in clips %}<figure>{% if t.thumb %}{% if t.viewer %}<a href="{{ t.viewer | urlencode }}">{% endif %}<img alt="{{ t.clip_id }}" src="{{ t.thumb }}">{% if t.viewer %}</a>{% endif %}{% endif %}
 <figcaption>{{ t.clip_id }} — {{ t.status }}{% if t.rule %} ({{ t.rule }}){% endif %}, confidence {{ fmt(t.confidence) }},
 frame {{ t.frame }}</figcaption></figure>{% endfor %}</div>{% endfor %}
 <h2>Whole build</h2>
