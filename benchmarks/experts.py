@@ -38,7 +38,7 @@ def main() -> None:
     from pipeline.manifest import read_manifest
     from schemas.config import BuildConfig
     from workers import models
-    from workers.decode.spool import decode_to_spool
+    from workers.decode.spool import open_frames
     from workers.detect.blazepose import person_boxes
     from workers.experts.base import Crop
     from workers.pose.crops import square_crop
@@ -53,17 +53,17 @@ def main() -> None:
             continue
         det = store.load("detect", r["detect_key"]).arrays
         idx = store.load("frames", r["frames_key"]).arrays["src_index"]
-        spool, _ = decode_to_spool(r["source_path"], idx, out / "bench.u8")
+        source = open_frames(r["source_path"], idx, out)
         tr = det["tracks"][det["actors"]]
         for m in range(tr.shape[0]):
             for k in range(tr.shape[1]):
                 if np.isnan(tr[m, k, 0]):
                     continue
-                frame = np.ascontiguousarray(spool.frame(k))
+                frame = source.frame(k)
                 b = person_boxes(tr[m, k][None])[0]
                 img, x0, y0, _ = square_crop(frame, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, (b[2] - b[0]) * 1.25)
                 crops.append(Crop(img, x0, y0, 1.0, tr[m, k, 1:5].copy(), frame))
-        spool.close()
+        source.close()
     settings = json.loads(a.settings)
     names = a.experts.split(",")
     if a.yolo_arch:

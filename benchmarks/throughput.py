@@ -28,22 +28,21 @@ def bare_clip(path: str) -> tuple[int, int]:
 
     from workers import models
     from workers.decode.resample import presentation_times, resample_indices
-    from workers.decode.spool import decode_to_spool
+    from workers.decode.spool import open_frames
     times, end = presentation_times(path)
     idx = resample_indices(times, end, 30)
-    spool, _ = decode_to_spool(path, idx, Path(tempfile.mkdtemp()) / "bare.u8")
+    source = open_frames(path, idx, Path(tempfile.gettempdir()))
     from workers.experts.base import Crop
     holistic = models.expert("holistic", "{}")
     posed = 0
-    for k in range(len(spool)):
-        frame = np.ascontiguousarray(spool.frame(k))
+    for frame in source:
         h, w = frame.shape[:2]
         side = max(h, w)
         canvas = np.zeros((side, side, 3), np.uint8)
         canvas[:h, :w] = frame
         res = holistic.process([Crop(canvas, 0.0, 0.0)])[0]
         posed += int(res.points[:33, 2].max() > 0)
-    spool.close()
+    source.close()
     return len(idx), posed
 
 

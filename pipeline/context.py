@@ -1,5 +1,9 @@
-"""What a per-video stage sees: the clip, the config, and the clip's decoded frames (decoded at most once per
-build, lazily, into a disk spool shared by every stage of the clip's task)."""
+"""What a per-video stage sees: the clip, the config, and the clip's output frames (`ctx.frames`).
+
+The frames are opened at most once per clip task, lazily, by the first stage that asks (frames, or the first
+stage that runs when frames came from the cache), and shared by every later stage of the task; `close()` frees
+them (spool, decoder) and runs on every exit path of the task. See `workers.decode.spool` for the
+`FrameSource` shape and its memory/scratch bounds."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,8 +13,7 @@ from typing import Optional
 import numpy as np
 
 from schemas.config import BuildConfig
-from workers.decode.probe import VideoError
-from workers.decode.spool import FrameSpool, decode_to_spool
+from workers.decode.spool import FrameSource, open_frames
 
 from .adapters import VideoItem
 from .cache import Store
@@ -20,24 +23,19 @@ from .cache import Store
 class VideoContext:
     item: VideoItem
     cfg: BuildConfig
-    scratch: Path
+    scratch: Path                                        # where a clip's spool may go (an unnamed file)
     store: Optional["Store"] = None                       # for stages that cache sub-results (per expert)
     keys: dict = field(default_factory=dict)             # cache keys of the stages run so far for this clip
-    _spool: Optional[FrameSpool] = field(default=None, repr=False)
+    _frames: Optional[FrameSource] = field(default=None, repr=False)
 
-    def frames(self, src_index: np.ndarray) -> FrameSpool:
-        """The clip's output frames (decoding the video now if no stage of this task has yet)."""
-        if self._spool is None:
-            self.scratch.mkdir(parents=True, exist_ok=True)
-            safe = self.item.clip_id.replace("/", "__")
-            spool, decoded = decode_to_spool(self.item.path, src_index, self.scratch / f"{safe}.u8")
-            if spool is None:
-                needed = int(src_index.max()) + 1 if len(src_index) else 0
-                raise VideoError(f"truncated: decoding stopped after {decoded} of {needed} frames")
-            self._spool = spool
-        return self._spool
+    def frames(self, src_index: np.ndarray) -> FrameSource:
+        """The clip's output frames (decoding the video now if no stage of this task has yet); raises
+        `VideoError` ("truncated: ...") when the video's data stops before the last needed frame."""
+        if self._frames is None:
+            self._frames = open_frames(self.item.path, src_index, self.scratch)
+        return self._frames
 
     def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None

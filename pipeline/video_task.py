@@ -139,8 +139,8 @@ def _fill_row(row: dict, stage: str, art: Artifact) -> None:
         row["provenance"] = json.dumps(meta["provenance"], sort_keys=True)
     if stage == "frames":
         row["width"], row["height"] = meta.get("width"), meta.get("height")
-        if "rotation" in meta:
-            row["rotation"] = meta["rotation"]
+        row["rotation"] = meta.get("rotation", 0)
+        row["frame_timing"] = meta.get("timing")
     if stage == "fit3d" and meta.get("choice"):
         row["fit3d_method"] = json.dumps([c["method"] for c in meta["choice"]])
         row["fit3d_errors"] = json.dumps([c["errors"] for c in meta["choice"]], sort_keys=True)

@@ -2,7 +2,7 @@
 or YOLOX / YOLO-pose from user-supplied weights), IoU+Hungarian tracking with short gaps bridged, and actor
 selection.
 
-inputs:    frames (the spool)
+inputs:    frames (the clip's frames, read in order)
 outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle xy (NaN where absent),
            observed (K, T) bool, actors (M,) = indices of the selected tracks, detections_per_frame (T,);
            meta: n_tracks, n_persons, expected_persons
@@ -26,9 +26,9 @@ from ..dag import Stage
 
 def run(ctx, inputs) -> Artifact:
     d, t = ctx.cfg.detect, ctx.cfg.track
-    spool = ctx.frames(inputs["frames"].arrays["src_index"])
+    frames = ctx.frames(inputs["frames"].arrays["src_index"])
     det = models.detector(d.detector, json.dumps(d.model_dump(mode="json"), sort_keys=True))
-    per_frame = [det(spool.frame(k)) for k in range(len(spool))]
+    per_frame = [det(frame) for frame in frames]
     tracks, observed = track(per_frame, t.min_iou, t.max_gap, t.min_frames)
     want = ctx.item.expected_persons or t.max_persons
     actors = select_actors(tracks, observed, want)

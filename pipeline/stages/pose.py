@@ -2,7 +2,7 @@
 output, mapped into the canonical whole-body space, is cached on its own key, so adding or changing one expert
 re-runs only that expert (and what depends on it).
 
-inputs:    frames (the spool), detect (actor tracks)
+inputs:    frames (the clip's frames, read in order), detect (actor tracks)
 outputs:   per expert, at `<cache>/pose.<expert>/`: points (M, T, 145, 3) = x, y, score in frame pixels
            (canonical: body 35 | left hand 21 | right hand 21 | face 68); world (M, T, 33, 4) for experts with
            metric 3D; duplicate (M, T) = person-frames dropped because two actors landed on one person.
@@ -78,7 +78,7 @@ def run(ctx, inputs) -> Artifact:
 
 def _run_experts(ctx, inputs, names: list[str]) -> dict[str, Artifact]:
     p = ctx.cfg.pose
-    spool = ctx.frames(inputs["frames"].arrays["src_index"])
+    frames = ctx.frames(inputs["frames"].arrays["src_index"])
     det = inputs["detect"].arrays
     all_tracks = det["tracks"]                                  # (K, T, 9), bystanders included
     tracks = all_tracks[det["actors"]]                          # (M, T, 9)
@@ -96,7 +96,7 @@ def _run_experts(ctx, inputs, names: list[str]) -> dict[str, Artifact]:
         people = np.flatnonzero(present[:, k])
         if len(people) == 0:
             continue
-        frame = np.ascontiguousarray(spool.frame(k))
+        frame = frames.frame(k)
         crops = []
         for m in people:
             x1, y1, x2, y2 = boxes[m, k]

@@ -54,21 +54,15 @@ def source_frames(video: str, n_frames: int, work: Path) -> Iterator[np.ndarray]
     """The clip's first `n_frames` output frames at 30 FPS (RGB), exactly as the build's frames stage saw them."""
     from workers.decode.probe import VideoError
     from workers.decode.resample import presentation_times, resample_indices
-    from workers.decode.spool import decode_to_spool
+    from workers.decode.spool import open_frames
     times, end = presentation_times(video)
     if not times:
         raise VideoError("no video frames")
     idx = resample_indices(times, end, 30, n_frames)
     if len(idx) < n_frames:
         raise VideoError(f"source gives {len(idx)} frames at 30 FPS, the build kept {n_frames}")
-    spool, decoded = decode_to_spool(video, idx, work / "crop.u8")
-    if spool is None:
-        raise VideoError(f"truncated: decoding stopped after {decoded} source frames")
-    try:
-        for k in range(len(spool)):
-            yield np.ascontiguousarray(spool.frame(k))
-    finally:
-        spool.close()
+    with open_frames(video, idx, work) as source:      # raises VideoError("truncated: ...") when data stops
+        yield from source
 
 
 def _codec() -> str:

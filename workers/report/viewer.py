@@ -13,7 +13,7 @@ import numpy as np
 
 from schemas.layouts import get_layout
 from workers.decode.resample import presentation_times, resample_indices
-from workers.decode.spool import decode_to_spool
+from workers.decode.spool import Truncated, open_frames
 
 COLOURS = {"body": (46, 125, 50), "left_hand": (21, 101, 192), "right_hand": (198, 40, 40), "face": (249, 168, 37)}
 PERSON_SHADE = (1.0, 0.65, 0.45)
@@ -46,14 +46,14 @@ def frames_at_30fps(video: Optional[str], T: int, size: tuple[int, int], work: P
     if video and Path(video).exists():
         times, end = presentation_times(video)
         idx = resample_indices(times, end, 30, T)
-        spool, _ = decode_to_spool(video, idx, work / "viewer.u8")
-        if spool is not None:
-            try:
-                for k in range(len(spool)):
-                    yield np.ascontiguousarray(spool.frame(k))
-                return
-            finally:
-                spool.close()
+        try:
+            source = open_frames(video, idx, work)
+        except Truncated:
+            source = None
+        if source is not None:
+            with source:
+                yield from source
+            return
     h, w = size
     for _ in range(T):
         yield np.full((h, w, 3), 255, np.uint8)
