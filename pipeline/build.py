@@ -54,6 +54,18 @@ def check_out_dir(out: Path) -> None:
         raise BuildError(f"--out {out} is not writable: {e.strerror or e}") from None
 
 
+def check_outputs_clear_of_inputs(out: Path, cfg: BuildConfig, items: list) -> None:
+    """The folders a build writes into (shards, report, journal, cache) must not hold an input video: a source
+    there could be overwritten or deleted (a shard or report file of the same name, cache gc)."""
+    from workers.io.dest_guard import UnsafeDestination, check_dest
+    sources = [it.path for it in items]
+    for dest in (out / "shards", out / "report", out / ".journal", Path(cfg.cache.dir or out / ".cache")):
+        try:
+            check_dest(dest, sources)
+        except UnsafeDestination as e:
+            raise BuildError(f"--out {out}: {e}") from None
+
+
 def _version(pkg: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
     try:
@@ -142,6 +154,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         except LabelMapError as e:
             raise BuildError(str(e)) from None
     check_out_dir(out)
+    check_outputs_clear_of_inputs(out, cfg, items)
     check_train(cfg)
     check_fit3d(cfg)
     experts = experts_record(cfg)
@@ -191,36 +204,48 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     clip_seconds = time.time() - t0
     rows_in_order = [results[it.clip_id] for it in items]
 
-    # ---- dataset stages
+    # ---- dataset stages: a failing one (a bug, a full disk, an unsafe destination) is recorded, and the stages
+    # that need it are not run; the manifest and build record are written either way
     dataset_info = {}
     for node in dag.dataset_stages():
-        mode = plan[node.stage.name]
+        name = node.stage.name
+        mode = plan[name]
         if mode == "skip":
             continue
         t1 = time.time()
-        fused = list(used_experts(cfg))
-        info = node.stage.run(DatasetContext(cfg, out, cache_dir, mode, experts, fused, dag.order, scheduler),
-                              rows_in_order)
+        failed_needs = [d for d in node.needs if dataset_info.get(d, {}).get("status") == "failed"]
+        if failed_needs:
+            info = {"cached": False, "status": "failed", "reason": f"not run: {', '.join(failed_needs)} failed"}
+        else:
+            dctx = DatasetContext(cfg, out, cache_dir, mode, experts, list(used_experts(cfg)), dag.order, scheduler)
+            try:
+                info = node.stage.run(dctx, rows_in_order)
+            except Exception as e:
+                info = {"cached": False, "status": "failed", "reason": f"{type(e).__name__}: {e}"}
         info["seconds"] = round(time.time() - t1, 3)
-        dataset_info[node.stage.name] = info
+        dataset_info[name] = info
+    failed_stages = [k for k, v in dataset_info.items() if v.get("status") == "failed"]
 
     write_manifest(build_table(rows_in_order, dag.order), out)
     journal.prune({it.clip_id for it in items})
-    journal.set_state(state="complete", finished=len(items))
+    journal.set_state(state="incomplete" if failed_stages else "complete", finished=len(items))
     repaired = store.repaired + sum(r.get("cache_repaired", 0) for r in rows_in_order)
-    record_refs(store, build_id, rows_in_order)
+    refs_recorded = record_refs(store, build_id, rows_in_order, console)
     counts = {s: sum(r["row"]["status"] == s for r in rows_in_order) for s in ("ok", "filtered", "failed")}
-    record = {"skelforge_version": __version__, "build_id": build_id, "state": "complete", "adapter": adapter,
+    record = {"skelforge_version": __version__, "build_id": build_id,
+              "state": "incomplete" if failed_stages else "complete", "failed_dataset_stages": failed_stages,
+              "adapter": adapter,
               "videos": str(videos), "plan": plan,
               "counts": counts, "clip_seconds": round(clip_seconds, 3), "total_seconds": round(time.time() - t_start, 3),
               "workers": workers, "scheduler": scheduler, "experts": experts,
               "reused_from_journal": len(items) - len(tasks), "cache_repaired": repaired,
-              "cache_read_only": store.read_only, "stale_scratch_removed": len(stale),
+              "cache_read_only": store.read_only, "stale_scratch_removed": len(stale), "refs_recorded": refs_recorded,
               "retried": sum(1 for r in rows_in_order if r.get("attempts", 1) > 1),
               "dataset_stages": {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in dataset_info.items()},
               "computed": {**{s: sum(1 for r in rows_in_order if s in r["stages"] and not r["stages"][s]["cached"])
                               for s in dag.order if plan[s] != "skip" and s not in dataset_info},
-                           **{s: int(not info["cached"]) for s, info in dataset_info.items()}},
+                           **{s: int(not info["cached"] and info.get("status") != "failed")
+                              for s, info in dataset_info.items()}},
               "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(out / "build.json", json.dumps(record, indent=1, sort_keys=True).encode())
     return record
@@ -263,14 +288,21 @@ def reuse_journal(journal: Journal, items: list, dag, cfg: BuildConfig, store: S
     return out
 
 
-def record_refs(store: Store, build_id: str, results: list[dict]) -> None:
-    """The cache entries this build needs, for `skelforge cache gc --keep-builds N` (skipped when read-only)."""
+def record_refs(store: Store, build_id: str, results: list[dict], console: Console) -> bool:
+    """The cache entries this build needs, for `skelforge cache gc --keep-builds N` (skipped when read-only;
+    a failed write is a warning: the build's outputs are complete, only gc knows less)."""
     if store.read_only:
-        return
+        return False
     refs = sorted({(s, k) for r in results for s, k in r.get("refs", [])}
                   | {(s, info["key"]) for r in results for s, info in r["stages"].items()} | store.touched)
     body = json.dumps({"build_id": build_id, "time": time.time(), "entries": refs}).encode()
-    atomic_write_bytes(store.root / "refs" / f"{time.time_ns()}-{build_id}.json", body)
+    try:
+        atomic_write_bytes(store.root / "refs" / f"{time.time_ns()}-{build_id}.json", body)
+    except OSError as e:
+        console.print(f"[yellow]warning:[/yellow] could not record this build's cache entries for `cache gc` "
+                      f"in {store.root / 'refs'}: {e.strerror or e}", soft_wrap=True)
+        return False
+    return True
 
 
 class _Compactor:

@@ -33,7 +33,11 @@ def build(
     start: Optional[str] = typer.Option(None, "--from", help="re-run this stage and everything after it"),
     force: bool = typer.Option(False, "--force", help="ignore the cache: recompute every stage that runs"),
 ):
-    """Build shards + manifest from a folder of videos."""
+    """Build shards + manifest from a folder of videos.
+
+    Exit codes: 0 built (clips that could not be built are failed rows in the manifest); 2 a config or input
+    problem found before compute; 3 the build stopped on a fault common to every clip, or a dataset stage
+    (labels, shards, report, train) failed; 130 interrupted (resume by running the same command again)."""
     from schemas.config import ConfigError, load_config
 
     from .build import BuildError, BuildStopped
@@ -55,10 +59,12 @@ def build(
     console.print(f"done in {record['total_seconds']:.1f}s: ok={c['ok']} filtered={c['filtered']} "
                   f"failed={c['failed']}; computed per stage: {record['computed']}")
     t = record["dataset_stages"].get("train", {})
-    if t.get("status") == "failed":
-        console.print(f"[yellow]train stage failed:[/yellow] {t['reason']}", soft_wrap=True)
-    elif t.get("run"):
+    if t.get("run"):
         console.print(f"train: {t['run']} (top-1 {t.get('top1')})")
+    for name in record["failed_dataset_stages"]:
+        console.print(f"[red]{name} stage failed:[/red] {record['dataset_stages'][name]['reason']}", soft_wrap=True)
+    if record["failed_dataset_stages"]:
+        raise typer.Exit(3)
 
 
 @app.command("eval-experts")

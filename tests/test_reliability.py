@@ -410,3 +410,93 @@ def test_cache_gc_refuses_without_build_records(tmp_path):
     (tmp_path / "out" / ".cache").mkdir(parents=True)
     res = CliRunner().invoke(app, ["cache", "gc", str(tmp_path / "out")])
     assert res.exit_code == 2 and "no build has recorded" in res.output
+
+
+def test_store_verifies_every_read(tmp_path):
+    import numpy as np
+
+    from pipeline.cache import Artifact, CacheCorrupt
+    store = Store(tmp_path)
+    art = Artifact({"x": np.arange(4096, dtype=np.float32), "y": np.ones(3, bool)}, {"n": 1})
+    key = "ab" * 32
+    p = store.save("s", key, art)
+    assert store.load("s", key).meta == {"n": 1} and store.repaired == 0
+    good = p.read_bytes()
+    data = bytearray(good)
+    data[len(data) // 3] ^= 0x01                       # one bit inside x's data
+    p.write_bytes(bytes(data))
+    with pytest.raises(CacheCorrupt, match="x"):
+        store.load_arrays("s", key, ["x"])
+    assert store.load_arrays("s", key, ["y"])["y"].all()     # an intact member is still readable alone
+    assert store.load("s", key) is None and store.repaired == 1 and not p.exists()   # a miss, removed
+    p.write_bytes(good[:100])                          # truncated
+    assert store.load("s", key) is None and store.repaired == 2
+    assert not store.has("s", key)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(b"")                                 # empty
+    assert store.load("s", key) is None and store.repaired == 3
+
+
+def test_unreadable_input_is_a_failed_row(reference, tmp_path):
+    """An input whose bytes cannot be read (here: a link to /proc/self/mem, whose read fails with EIO even for
+    root) is the clip's failed row; the rest of the build goes on."""
+    _, ref_out, ref_cache = reference
+    if not os.path.exists("/proc/self/mem"):
+        pytest.skip("no /proc/self/mem on this system")
+    videos = stage_clips(tmp_path / "videos")
+    os.symlink("/proc/self/mem", videos / "b" / "unreadable.mp4")
+    r = run_build(videos, tmp_path / "out", cfg_with_cache(ref_cache))
+    got = rows(tmp_path / "out")
+    bad = got.pop("b/unreadable")
+    assert bad["status"] == "failed" and bad["stage"] in ("probe", "read") and bad["reason"]
+    assert {c: x["status"] for c, x in got.items()} == statuses(ref_out) and r["counts"]["failed"] == 1
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs mount permission)")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_cache_on_a_full_disk_fails_rows_then_stops_without_leftovers(reference, tmp_path, tiny_tmpfs):
+    """ENOSPC while writing cache entries: each clip's row says so, the build stops on the repeated fault
+    (exit 3), and no partial entry is left on the full disk."""
+    videos, _, _ = reference
+    with pytest.raises(BuildStopped, match="all failed the same way"):
+        run_build(videos, tmp_path / "out", cfg_with_cache(tiny_tmpfs))
+    got = rows(tmp_path / "out")
+    assert len(got) == 3 and all(r["status"] == "failed" for r in got.values())
+    assert any("No space left on device" in (r["reason"] or "") for r in got.values())
+    assert not [p for p in tiny_tmpfs.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_out_folders_holding_a_source_are_refused_before_compute(tmp_path):
+    videos = stage_clips(tmp_path / "videos")
+    out = tmp_path / "out"
+    (out / "report").mkdir(parents=True)
+    os.symlink(videos / "a", out / "report" / "clips")          # the report folder reaches into the inputs
+    res = CliRunner().invoke(app, ["build", "--videos", str(out / "report" / "clips"), "--out", str(out),
+                                   "--workers", "0"])
+    assert res.exit_code == 2 and "holds the source video" in res.output
+    assert not (out / ".cache").exists()
+
+
+def test_a_failing_dataset_stage_is_recorded_and_its_dependents_not_run(reference, tmp_path):
+    """The report stage meets a destination it must refuse (a link in OUT/report leading onto the inputs): the
+    build records the failure, still writes manifest and shards, and exits 3."""
+    videos, ref_out, ref_cache = reference
+    out = tmp_path / "out"
+    (out / "report").mkdir(parents=True)
+    os.symlink(videos / "a", out / "report" / "clips")
+    cfg = write_config(tmp_path / "c.yaml", cfg_with_cache(ref_cache))
+    res = CliRunner().invoke(app, ["build", "--videos", str(videos), "--out", str(out), "--config", str(cfg),
+                                   "--workers", "0"])
+    assert res.exit_code == 3 and "report stage failed" in res.output
+    record = json.loads((out / "build.json").read_text())
+    assert record["state"] == "incomplete" and record["failed_dataset_stages"] == ["report"]
+    assert statuses(out) == statuses(ref_out) and shard_bytes(out) == shard_bytes(ref_out)

@@ -50,11 +50,12 @@ def check_dest(dest: Path, sources: Iterable[str], input_dirs: Iterable[str] = (
             how = "is" if d == f else "lies inside" if f in d.parents else "holds"
             raise UnsafeDestination(f"{dest} {how} the build's input folder {folder}: write somewhere outside "
                                     f"the inputs")
+    lexical = Path(os.path.abspath(dest))
     for s in sources:
-        r = _real(s)
-        if r == d or d in r.parents:
-            raise UnsafeDestination(f"{dest} {'is' if r == d else 'holds'} the source video {s}: write somewhere "
-                                    f"outside the inputs")
+        r, a = _real(s), Path(os.path.abspath(s))
+        if r == d or d in r.parents or a == lexical or lexical in a.parents:   # by its real or its given path
+            raise UnsafeDestination(f"{dest} {'is' if r == d or a == lexical else 'holds'} the source video {s}: "
+                                    "write somewhere outside the inputs")
     return d
 
 
