@@ -214,10 +214,9 @@ def _wait_for_journal(out: Path, n: int, proc: subprocess.Popen, limit: float = 
         time.sleep(0.05)
 
 
-def test_sigkill_of_the_build_then_resume(reference, tmp_path):
-    """SIGKILL of `skelforge build` mid-build: the journal and a readable progress survive; the next build
-    reuses every finished clip without running it, removes the dead build's scratch, and writes shards
-    byte-identical to a clean build's."""
+def _hanging_build(reference, tmp_path):
+    """`skelforge build --workers 0` in a subprocess, on the three clips and one that hangs (after its frames
+    stage), returned once the three are journaled: (videos, cache, scratch, out, process)."""
     _, _, ref_cache = reference
     videos = stage_clips(tmp_path / "videos", HANG)
     scratch = tmp_path / "scratch"
@@ -226,11 +225,21 @@ def test_sigkill_of_the_build_then_resume(reference, tmp_path):
     out = tmp_path / "out"
     proc = _subprocess_build(videos, out, cfg, fault=True)
     try:
-        _wait_for_journal(out, 3, proc)        # the three good clips; `hang` hangs (after its frames stage)
-        time.sleep(0.5)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _wait_for_journal(out, 3, proc)
+    except BaseException:
+        proc.kill()
+        raise
+    time.sleep(0.5)
+    return videos, cache, scratch, out, proc
+
+
+def test_sigkill_of_the_build_then_resume(reference, tmp_path):
+    """SIGKILL of `skelforge build` mid-build: the journal and a readable progress survive; the next build
+    reuses every finished clip without running it, removes the dead build's scratch, and writes shards
+    byte-identical to a clean build's."""
+    videos, cache, scratch, out, proc = _hanging_build(reference, tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     res = CliRunner().invoke(app, ["inspect", str(out), "--json"])
     assert res.exit_code == 0, res.output
     prog = json.loads(res.output)["progress"]
@@ -249,15 +258,7 @@ def test_sigkill_of_the_build_then_resume(reference, tmp_path):
 
 
 def test_sigint_finishes_cleanly_and_marks_the_build_interrupted(reference, tmp_path):
-    _, _, ref_cache = reference
-    videos = stage_clips(tmp_path / "videos", HANG)
-    scratch = tmp_path / "scratch"
-    cache = own_cache(ref_cache, tmp_path)
-    cfg = write_config(tmp_path / "c.yaml", cfg_with_cache(cache, scratch))
-    out = tmp_path / "out"
-    proc = _subprocess_build(videos, out, cfg, fault=True)
-    _wait_for_journal(out, 3, proc)
-    time.sleep(0.5)
+    videos, cache, scratch, out, proc = _hanging_build(reference, tmp_path)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output

@@ -216,8 +216,12 @@ def _limb_tiles(coef: tuple[torch.Tensor, ...], ij: torch.Tensor, g: float, ws: 
     -> g d^2 + log c (K, P), a view of ws[1], d the distance to the segment."""
     s_coef, q_coef, half, logc = coef
     K, P = s_coef.shape[0], ij.shape[1]
-    s = torch.mm(s_coef, ij, out=ws[0, :K * P].view(K, P))
-    q = torch.mm(q_coef, ij, out=ws[1, :K * P].view(K, P))
+    # elementwise, not a matrix product: BLAS picks its kernel (and so its rounding, FMA or not) by the number of
+    # rows K, which would make a pixel's value depend on how many tiles share its batch (i.e. on the block size)
+    s = torch.mul(s_coef[:, 1:2], ij[1], out=ws[0, :K * P].view(K, P)).add_(s_coef[:, 0:1]) \
+        .addcmul_(s_coef[:, 2:3], ij[2])
+    q = torch.mul(q_coef[:, 1:2], ij[1], out=ws[1, :K * P].view(K, P)).add_(q_coef[:, 0:1]) \
+        .addcmul_(q_coef[:, 2:3], ij[2])
     s.abs_().sub_(half).clamp_(min=0.0)                                        # beyond the ends, else 0
     return torch.addcmul(logc, q, q, value=g, out=q).addcmul_(s, s, value=g)
 
