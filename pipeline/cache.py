@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import zipfile
@@ -163,6 +164,7 @@ class Store:
                 raise ValueError("object arrays cannot be cached (they would need pickle)")
         sums = {n: _member_sum(np.asarray(a)) for n, a in payload.items()}
         payload[_SUMS] = np.frombuffer(canonical_json(sums).encode(), dtype=np.uint8)
-        with atomic_target(p) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **payload)
+        buf = io.BytesIO()                 # assembled in memory: a full disk then fails one plain write
+        np.savez(buf, **payload)
+        atomic_write_bytes(p, buf.getbuffer())
         return p
