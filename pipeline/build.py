@@ -226,7 +226,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         dataset_info[name] = info
     failed_stages = [k for k, v in dataset_info.items() if v.get("status") == "failed"]
 
-    write_manifest(build_table(rows_in_order, dag.order), out)
+    write_manifest(build_table(rows_in_order, dag.order), out, "incomplete" if failed_stages else "complete")
     journal.prune({it.clip_id for it in items})
     journal.set_state(state="incomplete" if failed_stages else "complete", finished=len(items))
     repaired = store.repaired + sum(r.get("cache_repaired", 0) for r in rows_in_order)
@@ -318,7 +318,7 @@ class _Compactor:
         if time.monotonic() - self.last < self.COMPACT_SECONDS:
             return
         self.last = time.monotonic()
-        write_manifest(build_table(list(self.results.values()), self.dag.order), self.out)
+        write_manifest(build_table(list(self.results.values()), self.dag.order), self.out, "running")
         self.memo.flush()
         self.journal.set_state(finished=len(self.results))
 
@@ -327,5 +327,5 @@ def _close_unfinished(items, results, out, dag, journal, state: str, reason: str
     """An ended-early build still leaves one manifest row per input: unfinished clips get a failed row (stage
     `build`; not journaled, so the next build runs them) and the journal state says how the build ended."""
     rows = [results.get(it.clip_id) or failed_result(it, "build", reason) for it in items]
-    write_manifest(build_table(rows, dag.order), out)
+    write_manifest(build_table(rows, dag.order), out, state)
     journal.set_state(state=state, finished=len(results))

@@ -1,4 +1,4 @@
-"""Write and read `OUT/manifest.parquet` (atomic)."""
+"""Write and read `OUT/manifest.parquet` (atomic), with the state of the build that wrote it."""
 from __future__ import annotations
 
 import io
@@ -29,7 +29,10 @@ def build_table(results: list[dict], stage_order: list[str]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def write_manifest(table: pa.Table, out: Path) -> Path:
+def write_manifest(table: pa.Table, out: Path, state: str = "complete") -> Path:
+    """`state` (complete | running | interrupted | stopped | incomplete) goes into the file's metadata
+    (`skelforge_build_state`): a manifest written mid-build or by an ended-early build says so itself."""
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"skelforge_build_state": state.encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     path = Path(out) / "manifest.parquet"
@@ -39,3 +42,9 @@ def write_manifest(table: pa.Table, out: Path) -> Path:
 
 def read_manifest(out: Path) -> pa.Table:
     return pq.read_table(Path(out) / "manifest.parquet")
+
+
+def manifest_state(out: Path) -> str | None:
+    meta = pq.read_schema(Path(out) / "manifest.parquet").metadata or {}
+    state = meta.get(b"skelforge_build_state")
+    return state.decode() if state else None

@@ -51,6 +51,13 @@ class DatasetConfig(_Section):
         description="raw .h264/.264 streams are timed by the rate their bitstream declares")
     default_split: str = Field("train", description="split for clips the adapter gives none")
 
+    @field_validator("default_split")
+    @classmethod
+    def _plain_split(cls, v):     # it names shard files: <split>-00000-of-00001.parquet
+        if not v.strip() or v in (".", "..") or any(c in v for c in "/\\") or any(ord(c) < 32 for c in v):
+            raise ValueError("must be a plain name (no '/', '\\', control characters, '.' or '..')")
+        return v
+
 
 class FramesConfig(_Section):
     fps: int = Field(30, ge=1, le=240, description="output frame rate; 30 is the NTU-X/Posetics convention")

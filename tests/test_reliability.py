@@ -23,7 +23,7 @@ import dagfile
 from pipeline.build import BuildStopped
 from pipeline.cache import Store
 from pipeline.cli import app, set_dag
-from pipeline.manifest import read_manifest
+from pipeline.manifest import manifest_state, read_manifest
 from tests.conftest import ROOT, VIDEOS, run_build, write_config
 from tests.fault_stages import dag_with_fault_after
 
@@ -179,6 +179,7 @@ def test_systemic_fault_stops_the_build_with_exit_3(reference, tmp_path):
     assert len(got) == 4 and {r["status"] for r in got.values()} == {"failed"}
     assert sum(r["stage"] == "build" and "stopped early" in r["reason"] for r in got.values()) == 2
     assert json.loads((tmp_path / "out" / ".journal" / "state.json").read_text())["state"] == "stopped"
+    assert manifest_state(tmp_path / "out") == "stopped"
 
 
 def test_cache_write_failure_is_a_failed_row_not_a_crash(tmp_path):
@@ -266,6 +267,7 @@ def test_sigint_finishes_cleanly_and_marks_the_build_interrupted(reference, tmp_
     got = rows(out)
     assert len(got) == 4 and got["c/hang"]["status"] == "failed" and got["c/hang"]["stage"] == "build"
     assert json.loads((out / ".journal" / "state.json").read_text())["state"] == "interrupted"
+    assert manifest_state(out) == "interrupted"
     assert not list(scratch.glob("skelforge-*"))
 
 

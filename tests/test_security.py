@@ -258,3 +258,16 @@ def test_unlistable_folder_is_exit_2_naming_it(tmp_path):
         assert r.exit_code == 2 and "locked" in r.output, r.output
     finally:
         (videos / "locked").chmod(0o755)
+
+
+def test_split_names_are_plain_and_read_back_exactly_from_shard_names():
+    """A split names shard files (`<split>-00000-of-00001.parquet`): dataset.default_split must be a plain name,
+    and a split holding "-" (val-small) is read back whole, never as another split's prefix."""
+    from schemas.config import BuildConfig
+    from workers.io.parquet_shards import shard_names, shard_split
+    for bad in ("../x", "a/b", "..", " "):
+        with pytest.raises(ValueError, match="default_split"):
+            BuildConfig.model_validate({"dataset": {"default_split": bad}})
+    for split in ("val", "val-small", "train-2026-12"):
+        assert {shard_split(n) for n in shard_names(split, 5, 2)} == {split}
+    assert shard_split("notes.parquet") is None

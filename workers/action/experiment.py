@@ -31,6 +31,7 @@ from schemas.train import TrainConfig
 
 from ..data.dataset import ShardDataset
 from ..io.atomic import atomic_write_bytes
+from ..io.parquet_shards import shard_split
 from .graph import parents
 from .metrics import classification_metrics
 from .registry import get_model
@@ -81,7 +82,7 @@ def load_data(out: Path, tc: TrainConfig) -> Data:
             raise ExperimentError(f"train.regions: {e}") from None
     entry = get_model(tc.model)
     kw = dict(length=tc.frames or entry.frames, max_persons=tc.max_persons, normalize=entry.normalize, joints=keep)
-    splits = {f.name.split("-")[0] for f in (Path(out) / "shards" / name).glob("*.parquet")}
+    splits = {shard_split(f.name) for f in (Path(out) / "shards" / name).glob("*.parquet")} - {None}
     if tc.train_split not in splits:
         raise ExperimentError(f"no {tc.train_split!r} split in {out}/shards/{name} (splits: {sorted(splits)}): set "
                               f"train.train_split or build with splits (e.g. splits.method: stratified)")

@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pyarrow.parquet as pq
 
+from ..io.parquet_shards import shard_split
 from ..io.shard_reader import frame_sizes, layout_files
 from ..quiet import nan_warnings_silenced
 
@@ -27,7 +28,7 @@ class ShardDataset:
                  joints: Optional[Sequence[int]] = None):
         if normalize not in ("none", "screen", "center"):
             raise ValueError("normalize must be none, screen or center")
-        self.files = [f for f in layout_files(out, layout) if split is None or f.name.startswith(f"{split}-")]
+        self.files = [f for f in layout_files(out, layout) if split is None or shard_split(f.name) == split]
         if not self.files:
             raise FileNotFoundError(f"no {layout} shards for split {split!r} in {out}")
         self.length, self.max_persons, self.normalize = length, max_persons, normalize

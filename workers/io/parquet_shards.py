@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -13,6 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_write_bytes
+
+
+def shard_split(name: str) -> str | None:
+    """The split a shard file name belongs to (a split may itself hold "-": `val-small-00000-of-00001.parquet`);
+    None for a file that is not a shard."""
+    m = re.fullmatch(r"(.+)-\d{5}-of-\d{5}\.parquet", name)
+    return m.group(1) if m else None
 
 
 def shard_names(split: str, n_clips: int, per_shard: int) -> list[str]:
