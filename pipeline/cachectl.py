@@ -4,27 +4,38 @@ builds no longer need.
 Every build records the entries it used or wrote in `<cache>/refs/<time>-<build id>.json`. `gc` keeps the
 entries named by the newest N records (`--keep-builds`, default 1), plus anything written after the newest
 record (a build still running, or one that was killed, may need it), and removes every other entry, leftover
-temporary files older than an hour, and the older records. It refuses to run while a build of OUT is running."""
+temporary files older than an hour, the older records, and the scratch folders of builds whose process is gone. It refuses to run while a build of OUT is running."""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from .journal import Journal
+from .scratch import remove_stale, stale
 
 TMP_GRACE_SECONDS = 3600
 
 
+def _cache_config(out: Path) -> dict:
+    try:
+        return json.loads((Path(out) / "build.json").read_text())["config"]["cache"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def cache_dir_of(out: Path) -> Path:
     """The cache a build used: its config's cache.dir (from build.json), else OUT/.cache."""
-    try:
-        d = json.loads((Path(out) / "build.json").read_text())["config"]["cache"]["dir"]
-    except (OSError, ValueError, KeyError, TypeError):
-        d = None
+    d = _cache_config(out).get("dir")
     return Path(d) if d else Path(out) / ".cache"
+
+
+def scratch_root_of(out: Path) -> Path:
+    """Where the build's scratch folders live: its config's cache.scratch, else the system temp dir."""
+    return Path(_cache_config(out).get("scratch") or tempfile.gettempdir())
 
 
 def _entries(root: Path):
@@ -49,6 +60,11 @@ def disk_usage(root: Path) -> dict:
             "temporary_files": len(temps), "builds_recorded": len(_records(root))}
 
 
+def stale_scratch(out: Path) -> list[str]:
+    """Scratch folders of builds whose process is gone, where this build's scratch lives."""
+    return [str(p) for p in stale(scratch_root_of(out))]
+
+
 def _records(root: Path) -> list[Path]:
     return sorted((root / "refs").glob("*.json")) if (root / "refs").is_dir() else []
 
@@ -60,6 +76,7 @@ class GcResult:
     kept: int
     temps_removed: int
     records_removed: int
+    scratch_removed: int
 
 
 class GcRefused(RuntimeError):
@@ -94,4 +111,5 @@ def collect(out: Path, keep_builds: int, dry_run: bool = False) -> GcResult:
     if not dry_run:
         for p in old_temps + old_records:
             p.unlink(missing_ok=True)
-    return GcResult(removed, freed, kept, len(old_temps), len(old_records))
+    scratch = stale(scratch_root_of(out)) if dry_run else remove_stale(scratch_root_of(out))
+    return GcResult(removed, freed, kept, len(old_temps), len(old_records), len(scratch))

@@ -18,12 +18,12 @@ app.add_typer(cache_app, name="cache")
 def du(out: Path = typer.Argument(..., help="a build's --out folder"),
        as_json: bool = typer.Option(False, "--json", help="print the usage as JSON")):
     """Entries and bytes per stage in the cache the build used."""
-    from .cachectl import cache_dir_of, disk_usage
+    from .cachectl import cache_dir_of, disk_usage, stale_scratch
     root = cache_dir_of(out)
     if not root.is_dir():
         console.print(f"[red]error:[/red] {root} does not exist (is {out} a skelforge build?)", soft_wrap=True)
         raise typer.Exit(2)
-    u = disk_usage(root)
+    u = {**disk_usage(root), "stale_scratch": stale_scratch(out)}
     if as_json:
         print(json.dumps(u, indent=1))
         return
@@ -32,7 +32,8 @@ def du(out: Path = typer.Argument(..., help="a build's --out folder"),
         t.add_row(stage, str(s["entries"]), f"{s['bytes'] / 1e6:.2f}")
     t.add_row("[bold]total[/bold]", str(u["entries"]), f"{u['bytes'] / 1e6:.2f}")
     Console().print(t)
-    Console().print(f"{u['builds_recorded']} build(s) recorded; {u['temporary_files']} temporary file(s)")
+    Console().print(f"{u['builds_recorded']} build(s) recorded; {u['temporary_files']} temporary file(s); "
+                    f"{len(u['stale_scratch'])} scratch folder(s) of builds that are gone")
 
 
 @cache_app.command("gc")
@@ -48,4 +49,5 @@ def gc(out: Path = typer.Argument(..., help="a build's --out folder"),
         raise typer.Exit(2)
     verb = "would remove" if dry_run else "removed"
     Console().print(f"{verb} {r.removed} entries ({r.freed / 1e6:.2f} MB), {r.temps_removed} stale temporary "
-                    f"file(s) and {r.records_removed} old build record(s); kept {r.kept} entries")
+                    f"file(s), {r.records_removed} old build record(s) and {r.scratch_removed} scratch folder(s) of "
+                    f"builds that are gone; kept {r.kept} entries")

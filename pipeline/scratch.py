@@ -21,14 +21,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale(root: Path) -> list[Path]:
-    """Remove `skelforge-<pid>` folders under `root` whose process no longer exists; returns what was removed."""
-    removed = []
+def stale(root: Path) -> list[Path]:
+    """`skelforge-<pid>` folders under `root` whose process no longer exists."""
+    out = []
     for p in Path(root).glob("skelforge-*") if Path(root).is_dir() else []:
         m = _NAME.match(p.name)
         if m and p.is_dir() and not p.is_symlink() and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
+            out.append(p)
+    return out
+
+
+def remove_stale(root: Path) -> list[Path]:
+    """Remove the stale scratch folders under `root`; returns what was removed."""
+    removed = stale(root)
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
     return removed
 
 

@@ -393,16 +393,19 @@ def test_cache_du_and_gc_keep_what_the_newest_builds_use(reference, tmp_path):
         return json.loads(res.output)
 
     before = du()
-    changed = {**cfg_with_cache(cache), "convert": {"min_score": 0.5}}
+    scratch = tmp_path / "scratch"
+    changed = {**cfg_with_cache(cache, scratch), "convert": {"min_score": 0.5}}
     n_conv = run_build(videos, out, changed)["computed"]["convert"]
     assert n_conv >= 1
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (scratch / f"skelforge-{int(dead.stdout)}").mkdir(parents=True)       # left by a build that was killed
     after = du()
     assert after["stages"]["convert"]["entries"] == before["stages"]["convert"]["entries"] + n_conv
-    assert after["builds_recorded"] == before["builds_recorded"] + 1
+    assert after["builds_recorded"] == before["builds_recorded"] + 1 and len(after["stale_scratch"]) == 1
     res = CliRunner().invoke(app, ["cache", "gc", str(out), "--keep-builds", "1"])
     assert res.exit_code == 0, res.output
     removed = int(re.search(r"removed (\d+) entries", res.output).group(1))
-    assert removed >= n_conv and du()["builds_recorded"] == 1
+    assert removed >= n_conv and du()["builds_recorded"] == 1 and not list(scratch.glob("skelforge-*"))
     r = run_build(videos, out, changed)             # the newest build's entries are all still there
     assert not any(v for k, v in r["computed"].items() if k not in ("labels", "report", "train"))
     r = run_build(videos, out, cfg_with_cache(cache))   # the older build's convert results were collected
