@@ -1,4 +1,5 @@
-"""`skelforge show`: draw one clip of a build (its shard row for a layout) on its video or a blank canvas.
+"""`skelforge show`: draw one clip of a build (its shard row for a layout) on its video or a blank canvas, each
+person in its own palette colour with its id (`workers.report.viewer.person_colour`).
 --save must not be a source video of the build (or --video), nor lie inside the build's input folder
 (UnsafeDestination, a ValueError, before anything is drawn)."""
 from __future__ import annotations

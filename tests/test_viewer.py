@@ -51,8 +51,9 @@ def test_png_on_frame_and_blank_canvas(built, tmp_path):
     assert frame.shape == blank.shape == (1080, 1920, 3)
     drawn = (blank < 250).any(-1)                              # skeleton lines on white
     assert 500 < drawn.sum() < 0.05 * drawn.size
-    green = (blank[..., 1] > blank[..., 2] + 40) & (blank[..., 1] > blank[..., 0] + 40)
-    assert green.sum() > 200                                   # body edges in the body colour
+    blue = (blank[..., 0] > blank[..., 2] + 80) & (blank[..., 0] > blank[..., 1] + 40)      # BGR: tab10 blue
+    orange = (blank[..., 2] > blank[..., 0] + 150) & (blank[..., 1] > blank[..., 0] + 60)   # tab10 orange
+    assert blue.sum() > 200 and orange.sum() > 200             # person 0 and person 1 in their own colours
 
 
 def test_3d_and_errors(built, tmp_path):

@@ -1,11 +1,12 @@
 """detect — multi-person boxes per frame (`detect.detector`: the bundled BlazePose detector via ai-edge-litert,
-or YOLOX / YOLO-pose from user-supplied weights), IoU+Hungarian tracking with short gaps bridged, and actor
-selection.
+or YOLOX / YOLO-pose from user-supplied weights), motion- and scale-aware Hungarian tracking with short gaps
+bridged, actor selection, and the identity-switch measure of the actors' tracks (`workers.track.switches`).
 
 inputs:    frames (the clip's frames, read in order)
 outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle xy (NaN where absent),
            observed (K, T) bool, actors (M,) = indices of the selected tracks, detections_per_frame (T,);
-           meta: n_tracks, n_persons, expected_persons
+           meta: n_tracks, n_persons, expected_persons, identity_switches (int, all actors),
+           switch_frames (per actor, the frames of its suspected switches)
 params:    detect.*, track.*  (track.max_persons unless the adapter knows the count, e.g. NTU)
 resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, zoom-out, tiles)
 filtered:  no person tracked
@@ -18,6 +19,7 @@ import numpy as np
 
 from workers import models
 from workers.track.select import select_actors
+from workers.track.switches import identity_switches
 from workers.track.tracker import track
 
 from ..cache import Artifact
@@ -34,7 +36,9 @@ def run(ctx, inputs) -> Artifact:
     actors = select_actors(tracks, observed, want)
     arrays = {"tracks": tracks, "observed": observed, "actors": actors.astype(np.int64),
               "detections_per_frame": np.array([len(p) for p in per_frame], dtype=np.int32)}
-    meta = {"n_tracks": int(len(tracks)), "n_persons": int(len(actors)), "expected_persons": int(want)}
+    switches = identity_switches(tracks, observed, actors)
+    meta = {"n_tracks": int(len(tracks)), "n_persons": int(len(actors)), "expected_persons": int(want),
+            "identity_switches": sum(len(s) for s in switches), "switch_frames": switches}
     if len(actors) == 0:
         return Artifact(arrays, {**meta, "status": "filtered", "reason": "no person detected", "rule": "no_person",
                                  "value": 0, "threshold": 1})

@@ -1,4 +1,5 @@
-"""Skeleton-overlay thumbnails: one source frame with a layout's skeleton drawn (edges coloured by region)."""
+"""Skeleton-overlay thumbnails: one source frame with a layout's skeletons drawn (each person in its own colour
+with its id, as in `show`)."""
 from __future__ import annotations
 
 import base64
@@ -20,7 +21,7 @@ def read_frame(path: str, src_index: int) -> np.ndarray | None:
 
 
 def thumbnail(frame: np.ndarray, joints: np.ndarray, layout: str, width: int = 320) -> str:
-    """frame RGB; joints (M, V, 3) in frame pixels -> JPEG data URI of the frame with the skeleton drawn."""
+    """frame RGB; joints (M, V, 3) in frame pixels -> JPEG data URI of the frame with the skeletons drawn."""
     img = draw_frame(frame, joints, layout)
     h, w = img.shape[:2]
     img = cv2.resize(img, (width, int(round(h * width / w))), interpolation=cv2.INTER_AREA)

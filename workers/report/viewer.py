@@ -1,5 +1,6 @@
-"""The viewer: a clip's skeleton (a layout's edges, coloured by region, one shade per person) drawn on the
-original frames — or on a blank canvas when the video is absent — written as .mp4 (H.264 via PyAV), .gif
+"""The viewer: a clip's skeletons (a layout's edges and joints, each person in its own colour of a fixed
+qualitative palette, matplotlib's tab10, with its id written above the head; hands and face drawn thinner
+than the body) drawn on the original frames — or on a blank canvas when the video is absent — written as .mp4 (H.264 via PyAV), .gif
 (Pillow) or .png (one frame); `render_3d` plots keypoints_3d with matplotlib (.png one frame, .gif/.mp4 all); MediaPipe's world points are
 hip-centred per person, so people are drawn 1 m apart."""
 from __future__ import annotations
@@ -15,8 +16,14 @@ from schemas.layouts import get_layout
 from workers.decode.resample import presentation_times, resample_indices
 from workers.decode.spool import Truncated, open_frames
 
-COLOURS = {"body": (46, 125, 50), "left_hand": (21, 101, 192), "right_hand": (198, 40, 40), "face": (249, 168, 37)}
-PERSON_SHADE = (1.0, 0.65, 0.45)
+# matplotlib's tab10 (Tableau 10) in RGB: ten hues told apart at a glance, person m gets PALETTE[m % 10]
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+
+
+def person_colour(m: int) -> tuple[int, int, int]:
+    """RGB colour of person (actor) m, the same in every view of the build."""
+    return PALETTE[m % len(PALETTE)]
 
 
 def _regions(layout: str) -> dict[int, str]:
@@ -24,21 +31,34 @@ def _regions(layout: str) -> dict[int, str]:
 
 
 def draw_frame(img: np.ndarray, joints: np.ndarray, layout: str) -> np.ndarray:
-    """img RGB (H, W, 3); joints (M, V, 3+) in frame pixels (score last)."""
+    """img RGB (H, W, 3); joints (M, V, 3+) in frame pixels (score last). Person m is drawn in
+    person_colour(m) and labelled with its id m above its highest joint."""
     lay, region = get_layout(layout), _regions(layout)
     out = img.copy()
     t = max(1, int(round(max(img.shape[:2]) / 350)))
     for m, person in enumerate(joints):
         ok = person[:, -1] > 0
-        shade = PERSON_SHADE[m % len(PERSON_SHADE)]
+        colour = person_colour(m)
         for a, b in lay.edges:
             if ok[a] and ok[b]:
-                colour = tuple(int(c * shade) for c in COLOURS[region[b]])
-                cv2.line(out, tuple(int(v) for v in person[a, :2]), tuple(int(v) for v in person[b, :2]), colour, t,
-                         cv2.LINE_AA)
+                width = t if region[b] == "body" else max(1, t // 2)
+                cv2.line(out, tuple(int(v) for v in person[a, :2]), tuple(int(v) for v in person[b, :2]), colour,
+                         width, cv2.LINE_AA)
         for v in np.flatnonzero(ok):
-            cv2.circle(out, tuple(int(x) for x in person[v, :2]), t + 1, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(out, tuple(int(x) for x in person[v, :2]), t + 1, colour, -1, cv2.LINE_AA)
+        if ok.any():
+            _label(out, str(m), person[ok, :2], colour, t)
     return out
+
+
+def _label(img: np.ndarray, text: str, pts: np.ndarray, colour: tuple[int, int, int], t: int) -> None:
+    """The id in a filled box of the person's colour, centred above its highest joint (kept inside the frame)."""
+    scale = 0.45 * t
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, t)
+    x = int(np.clip(pts[:, 0].mean() - tw / 2, 0, max(img.shape[1] - tw - 2 * t, 0)))
+    y = int(np.clip(pts[:, 1].min() - 3 * t, th + 2 * t, img.shape[0] - base))
+    cv2.rectangle(img, (x - t, y - th - t), (x + tw + t, y + base), colour, -1)
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), t, cv2.LINE_AA)
 
 
 def frames_at_30fps(video: Optional[str], T: int, size: tuple[int, int], work: Path) -> Iterator[np.ndarray]:
@@ -116,13 +136,13 @@ def render_3d(kp3d: np.ndarray, layout: str, frame_ids: list[int]) -> Iterator[n
     for k in frame_ids:
         fig = plt.figure(figsize=(4, 4), dpi=80)
         ax = fig.add_subplot(projection="3d")
-        for person in kp3d[:, k]:
+        for m, person in enumerate(kp3d[:, k]):
             ok = person[:, 3] > 0
             for a, b in lay.edges:
                 if ok[a] and ok[b]:
                     # MediaPipe world frame: y down -> plot -y up; z towards the camera -> depth axis
                     ax.plot([person[a, 0], person[b, 0]], [person[a, 2], person[b, 2]], [-person[a, 1], -person[b, 1]],
-                            color=np.array(COLOURS[region[b]]) / 255, lw=2)
+                            color=np.array(person_colour(m)) / 255, lw=2 if region[b] == "body" else 1)
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[2], hi[2])
         ax.set_zlim(-hi[1], -lo[1])
