@@ -141,6 +141,9 @@ def _fill_row(row: dict, stage: str, art: Artifact) -> None:
         row["width"], row["height"] = meta.get("width"), meta.get("height")
         row["rotation"] = meta.get("rotation", 0)
         row["frame_timing"] = meta.get("timing")
+    if stage == "detect" and "identity_switches" in meta:
+        row["identity_switches"] = meta["identity_switches"]
+        row["switch_frames"] = json.dumps(meta.get("switch_frames", []))
     if stage == "fit3d" and meta.get("choice"):
         row["fit3d_method"] = json.dumps([c["method"] for c in meta["choice"]])
         row["fit3d_errors"] = json.dumps([c["errors"] for c in meta["choice"]], sort_keys=True)

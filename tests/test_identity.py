@@ -1,6 +1,7 @@
 """Stable identities: the identity-switch measure on a real NTU two-person build (and on its actor tracks swapped
 at a frame by the test), the motion-aware association against plain IoU on two synthetic crossing people, and
 `show` drawing each person in its own colour."""
+import json
 import cv2
 import numpy as np
 import pyarrow.parquet as pq
@@ -118,3 +119,10 @@ def test_show_draws_each_person_in_its_own_colour(ntu, tmp_path):
         assert hit > 0.7, (m, hit)
         seen.append(np.median(px, 0))
     assert np.abs(seen[0] - seen[1]).max() > 100
+
+
+def test_identity_switches_reach_the_manifest(tmp_path, samples):
+    videos = stage_videos(tmp_path / "v", NTU_CLIP, names=["S001C002P003R001A055_rgb.avi"])
+    run_build(videos, tmp_path / "out", {"frames": {"max_frames": 24}, "layouts": ["coco-17"]})
+    row = read_manifest(tmp_path / "out").to_pylist()[0]
+    assert row["identity_switches"] == 0 and len(json.loads(row["switch_frames"])) == row["n_persons"]
