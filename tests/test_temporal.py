@@ -49,9 +49,10 @@ def test_default_smoothing_has_no_lag_and_cuts_jerk_on_the_ntu_clip(ntu_refined)
     assert lag == 0
     assert jerk_ratio(P, default[..., :2], ok, size) >= 3
     # the old causal filter, as refine ran it (body-size units, default parameters), trails the body
-    r = BuildConfig().refine
+    cfg = BuildConfig()
+    r = cfg.refine
     s = size[:, None, None, None]
-    causal = one_euro_causal(P / s, ok, 30.0, r.one_euro_min_cutoff, r.one_euro_beta) * s
+    causal = one_euro_causal(P / s, ok, float(cfg.frames.fps), r.one_euro_min_cutoff, r.one_euro_beta) * s
     assert lag_frames(P, causal, conf)[0] >= 2
     # centred Savitzky-Golay is zero-phase too
     assert lag_frames(P, savgol(P, ok, r.savgol_window, r.savgol_order), conf)[0] == 0
