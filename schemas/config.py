@@ -142,10 +142,13 @@ class RefineConfig(_Section):
     swap_repair: bool = Field(True, description="repair left/right swaps of arms and legs")
     swap_ratio: float = Field(0.5, gt=0, le=1)
     max_gap: int = Field(10, ge=0, description="interpolate missing runs of at most this many frames")
-    smoothing: Literal["one_euro", "savgol", "none"] = "one_euro"
-    one_euro_min_cutoff: float = Field(0.7, gt=0)
-    one_euro_beta: float = Field(0.2, ge=0)
-    savgol_window: int = Field(7, ge=3)
+    smoothing: Literal["one_euro", "savgol", "none"] = Field(
+        "one_euro", description="zero-phase (no lag), per valid run, never across gaps longer than max_gap: "
+        "one_euro = One-Euro run forward and backward (workers/fusion/temporal.py); savgol = centred "
+        "Savitzky-Golay")
+    one_euro_min_cutoff: float = Field(0.7, gt=0, description="Hz: -3 dB point of the two passes at rest")
+    one_euro_beta: float = Field(0.2, ge=0, description="cutoff rise per body size per second of speed")
+    savgol_window: int = Field(7, ge=3, description="frames (shorter runs use the largest odd window that fits)")
     savgol_order: int = Field(2, ge=1)
     min_frame_confidence: float = Field(0.06, ge=0, le=1)
     expert_weights: dict[str, dict[Literal["body", "hands", "face"], float]] = Field(
