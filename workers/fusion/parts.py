@@ -25,7 +25,9 @@ Rules (`PartLimits`: hand in forearm lengths, face in head sizes; refine.hand_li
   face  consistent iff |centre - body head centre| <= face x H, the head centre being the mean of the body's
         present nose and eyes (ears and mouth corners where none of those). No head joint: dropped.
 A candidate that violates is removed from fusion (score 0: it never wins, never joins a consensus, never ends a
-gap that interpolation bridges). `hand_points_off_wrist` is the audit measure of the output.
+gap that interpolation bridges; a removed span longer than refine.max_gap stays empty). `fuse_consistent` counts,
+per part, the person-frames where a candidate or the fused output was dropped (refine's `part_violations`).
+`hand_points_off_wrist` is the audit measure of the output, in a different unit (hand lengths) than the rule.
 """
 from __future__ import annotations
 
@@ -156,7 +158,8 @@ def face_consistent(centre: np.ndarray, body: BodyAnchors, H: np.ndarray, limit:
 
 
 def _scale(clip_value: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Per person: the body's clip measure, else the part's own (median) size, else infinity-free NaN -> drop."""
+    """Per person: the body's clip measure where the clip has one, else the part's own median size; NaN when
+    neither exists, and then every candidate of that part is dropped (nothing scales the rule)."""
     return np.where(np.isfinite(clip_value), clip_value, fallback)
 
 
