@@ -151,6 +151,10 @@ class RefineConfig(_Section):
     savgol_window: int = Field(7, ge=3, description="frames (shorter runs use the largest odd window that fits)")
     savgol_order: int = Field(2, ge=1)
     min_frame_confidence: float = Field(0.06, ge=0, le=1)
+    hand_limit: float = Field(0.5, gt=0, description="a hand's root lies within this many forearm lengths of its "
+                              "body wrist, else that candidate is dropped (workers/fusion/parts.py)")
+    face_limit: float = Field(0.5, gt=0, description="a face's centre lies within this many head sizes of its "
+                              "body's head, else that candidate is dropped (workers/fusion/parts.py)")
     expert_weights: dict[str, dict[Literal["body", "hands", "face"], float]] = Field(
         default_factory=dict, description="reliability per expert and part multiplying its scores in fusion "
         "(1 when absent); fit them on held-out ground truth with `skelforge eval-experts --calibrate-on`")

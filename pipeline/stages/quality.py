@@ -2,7 +2,9 @@
 
 inputs:    detect (expected actor count), refine
 outputs:   meta: scores = n_frames, n_persons, pose_ratio, actors_ratio, confidence, parts.{body, left_hand,
-           right_hand, face}.{confidence, present}
+           right_hand, face}.{confidence, present} and {left_hand, right_hand, face}.violations (refine's
+           part_violations: person-frames where the part was dropped for lying off its body), so they land in
+           the manifest's `quality` column
 params:    none (the thresholds live in `filter`, so changing them never recomputes scores)
 resources: 1 CPU, milliseconds
 """
@@ -15,7 +17,9 @@ from ..dag import Stage
 
 
 def run(ctx, inputs) -> Artifact:
-    scores = quality_scores(inputs["refine"].arrays["points"], inputs["detect"].meta["expected_persons"])
+    refine = inputs["refine"]
+    scores = quality_scores(refine.arrays["points"], inputs["detect"].meta["expected_persons"],
+                            refine.meta["part_violations"])
     return Artifact(meta={"scores": scores})
 
 

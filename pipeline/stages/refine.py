@@ -4,8 +4,10 @@ inputs:    pose (the per-expert results it lists)
 outputs:   arrays: points (M, T, 145, 3) canonical x, y, confidence; provenance (M, T, 145) int8 = index into
            meta.experts, -1 none, -2 interpolated; frame_confidence (M, T) (SSTA-PRS); world (M, T, 33, 4)
            from the first listed body expert with metric 3D;
-           meta: experts (provenance order), provenance shares per part, fusion stats
-params:    refine.* (incl. expert_weights: calibrated reliability), experts, frames.fps
+           meta: experts (provenance order), provenance shares per part, fusion stats, part_violations
+           {left_hand, right_hand, face: person-frames where that part was dropped for lying off its body}
+params:    refine.* (incl. expert_weights: calibrated reliability; hand_limit, face_limit: part-to-body limits),
+           experts, frames.fps
 resources: 1 CPU, vectorised (well under a second per clip)
 filtered:  nothing left after fusion
 """
@@ -15,7 +17,8 @@ import numpy as np
 
 from schemas.layouts import SOURCE_PARTS, source_offset
 from schemas.layouts.mediapipe import BODY_BONES, BODY_LIMBS, BODY_SWAP_GROUPS
-from workers.fusion.fuse import FusionParams, fuse
+from workers.fusion.fuse import FusionParams
+from workers.fusion.parts import PartLimits, fuse_consistent
 
 from ..cache import Artifact
 from ..dag import Stage
@@ -31,7 +34,8 @@ PART_GROUPS = [np.arange(source_offset(p), source_offset(p) + n) for p, n in SOU
 
 
 def fusion_params(cfg, **overrides) -> FusionParams:
-    own = {k: v for k, v in cfg.refine.model_dump().items() if k not in ("swap_repair", "expert_weights")}
+    own = {k: v for k, v in cfg.refine.model_dump().items()
+           if k not in ("swap_repair", "expert_weights", "hand_limit", "face_limit")}
     return FusionParams(**{**own, "fps": float(cfg.frames.fps), **overrides})
 
 
@@ -54,31 +58,40 @@ def family_ids(names: list[str]) -> np.ndarray:
     return np.array([[vocab[f] for f in row] for row in labels], dtype=np.int64)
 
 
+def stack_candidates(points: dict[str, np.ndarray], listed: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """{expert: canonical points (M, T, V, 3)} -> candidates X (E, M, T, V, 2), scores S (E, M, T, V), each expert
+    contributing only the parts it is listed for (0 score elsewhere), in `points`' order."""
+    names = list(points)
+    M, T, V, _ = points[names[0]].shape
+    X = np.full((len(names), M, T, V, 2), np.nan)
+    S = np.zeros((len(names), M, T, V))
+    for e, n in enumerate(names):
+        for part in listed[n]:
+            sl = part_slice(part)
+            X[e, :, :, sl] = points[n][:, :, sl, :2]
+            S[e, :, :, sl] = points[n][:, :, sl, 2]
+    return X, S
+
+
 def run(ctx, inputs) -> Artifact:
     cfg = ctx.cfg
     listed = used_experts(cfg)                                   # expert -> parts it is used for
     names = list(listed)
     subs = {n: ctx.store.load(f"pose.{n}", inputs["pose"].meta["experts"][n]["key"]) for n in names}
-    first = subs[names[0]].arrays["points"]
-    M, T, V, _ = first.shape
-    X = np.full((len(names), M, T, V, 2), np.nan)
-    S = np.zeros((len(names), M, T, V))
-    for e, n in enumerate(names):
-        pts = subs[n].arrays["points"]
-        for part in listed[n]:
-            sl = part_slice(part)
-            X[e, :, :, sl] = pts[:, :, sl, :2]
-            S[e, :, :, sl] = pts[:, :, sl, 2]
-    fused = fuse(X, S, fusion_params(cfg), scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
-                 swap_groups=BODY_SWAP_GROUPS if cfg.refine.swap_repair else [],
-                 limb_joints=np.array(BODY_LIMBS), part_groups=PART_GROUPS, families=family_ids(names),
-                 reliability=reliability(names, cfg.refine.expert_weights))
+    X, S = stack_candidates({n: subs[n].arrays["points"] for n in names}, listed)
+    M, T = X.shape[1:3]
+    limits = PartLimits(hand=cfg.refine.hand_limit, face=cfg.refine.face_limit)
+    fused, dropped = fuse_consistent(
+        X, S, fusion_params(cfg), limits, scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
+        swap_groups=BODY_SWAP_GROUPS if cfg.refine.swap_repair else [], limb_joints=np.array(BODY_LIMBS),
+        part_groups=PART_GROUPS, families=family_ids(names), reliability=reliability(names, cfg.refine.expert_weights))
     arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence}
     world = _world(subs, [n for n in names if "body" in listed[n]], (M, T))
     if world is not None:
         arrays["world"] = world
     meta = {"experts": names, "n_persons": int(M), "stats": fused.stats,
-            "provenance": provenance_shares(fused.provenance, names)}
+            "provenance": provenance_shares(fused.provenance, names),
+            "part_violations": {part: int(v.sum()) for part, v in dropped.items()}}
     if not (fused.points[..., 2] > 0).any():
         return Artifact(arrays, {**meta, "status": "filtered", "reason": "no joint left after fusion"})
     return Artifact(arrays, meta)

@@ -5,7 +5,9 @@
   actors_ratio      frames where as many actors have a pose as the clip expects (NTU: 1 or 2) / frames
   confidence        mean joint confidence of the kept actors' body joints, over frames with a pose
   parts.<part>      per part (body, left_hand, right_hand, face): mean confidence and the share of joints
-                    present, over person-frames with a pose
+                    present, over person-frames with a pose; for the hands and the face also `violations`: the
+                    person-frames where refine dropped that part for lying off its body (a hand away from its
+                    wrist, a face off its head; workers/fusion/parts.py)
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from schemas.layouts import SOURCE_PARTS, source_offset
 from schemas.layouts.mediapipe import BODY_LIMBS
 
 
-def quality_scores(points: np.ndarray, expected_persons: int) -> dict:
-    """points (M, T, V, 3) canonical refined points -> scores dict (JSON-ready)."""
+def quality_scores(points: np.ndarray, expected_persons: int, part_violations: dict[str, int]) -> dict:
+    """points (M, T, V, 3) canonical refined points, part_violations {part: count} from refine -> scores dict
+    (JSON-ready)."""
     M, T = points.shape[:2]
     sc = points[..., 2]
     limbs = sc[..., BODY_LIMBS] > 0                                  # (M, T, 12)
@@ -33,5 +36,7 @@ def quality_scores(points: np.ndarray, expected_persons: int) -> dict:
         present = s > 0
         parts[part] = {"confidence": float(s[present].mean()) if present.any() else 0.0,
                        "present": float(present.mean()) if s.size else 0.0}
+        if part in part_violations:
+            parts[part]["violations"] = int(part_violations[part])
     out["parts"] = parts
     return out
