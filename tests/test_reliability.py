@@ -323,31 +323,29 @@ def test_journaled_clips_are_not_rerun_but_a_corrupt_convert_entry_is(reference,
 
 
 def test_two_builds_on_one_scheduler(reference, tmp_path):
+    """Two `skelforge build --scheduler` processes at once on one Dask cluster, same clips, one shared cache:
+    task keys carry each build's id, so neither receives the other's results."""
     from distributed import LocalCluster
     videos, ref_out, ref_cache = reference
+    cfg = write_config(tmp_path / "c.yaml", cfg_with_cache(ref_cache))
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=50)
-    records, errors = {}, []
-
-    def one(name):
-        try:
-            records[name] = run_build(videos, tmp_path / name, cfg_with_cache(ref_cache),
-                                      scheduler=cluster.scheduler_address)
-        except Exception as e:  # noqa: BLE001  (reported by the assert below)
-            errors.append(e)
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in ("x", "y")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = "import sys, dagfile; from pipeline.cli import app, set_dag; set_dag(dagfile.DAG); app(sys.argv[1:])"
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        procs = {n: subprocess.Popen([sys.executable, "-c", code, "build", "--videos", str(videos), "--out",
+                                      str(tmp_path / n), "--config", str(cfg), "--scheduler",
+                                      cluster.scheduler_address], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+                 for n in ("x", "y")}
+        outputs = {n: p.communicate(timeout=300)[0] for n, p in procs.items()}
     finally:
         cluster.close()
-    assert not errors, errors
-    assert records["x"]["build_id"] != records["y"]["build_id"]
-    for n in ("x", "y"):
+    for n, p in procs.items():
+        assert p.returncode == 0, outputs[n]
         assert statuses(tmp_path / n) == statuses(ref_out) and shard_bytes(tmp_path / n) == shard_bytes(ref_out)
+    ids = {json.loads((tmp_path / n / "build.json").read_text())["build_id"] for n in ("x", "y")}
+    assert len(ids) == 2
 
 
 def _read_only_mount(path: Path) -> bool:
