@@ -176,6 +176,11 @@ class FilterConfig(_Section):
     min_confidence: Optional[float] = Field(0.3, ge=0, le=1, description="mean body confidence of the actors")
     min_part_present: dict[Literal["body", "left_hand", "right_hand", "face"], Share] = Field(
         default_factory=dict, description="per part, minimum share of its joints present (e.g. {face: 0.5})")
+    max_identity_switches: Optional[int] = Field(
+        None, ge=0, description="more suspected identity switches of the actors than this = filtered (off: null)")
+    max_part_violations: Optional[float] = Field(
+        None, ge=0, le=1, description="a hand or the face dropped for lying off its body in more than this share "
+        "of the actors' person-frames = filtered (off: null)")
 
 
 class LabelsConfig(_Section):

@@ -312,3 +312,27 @@ def test_filter_rules_and_threshold_changes(ntu, tmp_path):
     # default thresholds: filter's result is a cache hit (the first build had them); convert runs for the first
     # time here, since the clip was filtered in the two builds before; classes.json's kept-clip count changes
     assert computed(r) == {"convert": 1, "labels": 1, "shards": 1, "report": 1}
+
+
+def test_max_rules_over_part_violations_and_identity_switches(ntu, tmp_path):
+    """The new measures are filter rules (upper bounds), re-applied from the cached scores: pose never re-runs."""
+    from workers.curation.rules import apply_rules
+    scores = {"n_frames": 30, "pose_ratio": 1.0, "confidence": 0.9, "identity_switches": 2,
+              "part_violation_share": 0.25}
+    assert apply_rules(scores, {"max_identity_switches": 2, "max_part_violations": 0.25}, {}) is None
+    fail = apply_rules(scores, {"max_identity_switches": 1}, {})
+    assert fail["rule"] == "max_identity_switches" and fail["value"] == 2 and "identity switches" in fail["reason"]
+    assert apply_rules(scores, {"max_part_violations": 0.2}, {})["rule"] == "max_part_violations"
+
+    videos, out, _ = ntu
+    base = {"cache": {"dir": str(out / ".cache")}, "layouts": ["coco-17"]}
+    dest = tmp_path / "m"
+    r = run_build(videos, dest, {**base, "filter": {"max_part_violations": 0.0, "max_identity_switches": 0}})
+    row = manifest(dest)["S001C002P003R001A055"]
+    parts = json.loads(row["quality"])
+    share = max(parts[p].get("violations", 0) for p in ("left_hand", "right_hand", "face")) / (
+        row["n_persons"] * row["n_frames"])
+    assert row["identity_switches"] == 0
+    assert (row["status"] == "filtered" and row["filter_rule"] == "max_part_violations"
+            and row["filter_value"] == round(share, 4)) if share > 0 else row["status"] == "ok"
+    assert not any(r["computed"][s] for s in ("probe", "frames", "detect", "pose", "refine", "quality"))

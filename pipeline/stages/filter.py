@@ -19,7 +19,8 @@ def run(ctx, inputs) -> Artifact:
     f = ctx.cfg.filter
     fail = apply_rules(inputs["quality"].meta["scores"],
                        {"min_frames": f.min_frames, "min_pose_ratio": f.min_pose_ratio,
-                        "min_confidence": f.min_confidence}, dict(f.min_part_present))
+                        "min_confidence": f.min_confidence, "max_identity_switches": f.max_identity_switches,
+                        "max_part_violations": f.max_part_violations}, dict(f.min_part_present))
     if fail is None:
         return Artifact(meta={"passed": True})
     return Artifact(meta={"status": "filtered", **fail})    # rule, value, threshold, reason

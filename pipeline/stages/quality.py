@@ -4,7 +4,8 @@ inputs:    detect (expected actor count), refine
 outputs:   meta: scores = n_frames, n_persons, pose_ratio, actors_ratio, confidence, parts.{body, left_hand,
            right_hand, face}.{confidence, present} and {left_hand, right_hand, face}.violations (refine's
            part_violations: person-frames where the part was dropped for lying off its body), so they land in
-           the manifest's `quality` column
+           the manifest's `quality` column; identity_switches (detect's) and part_violation_share (the largest
+           share of person-frames a part was dropped in), for the filter's max_* rules
 params:    none (the thresholds live in `filter`, so changing them never recomputes scores)
 resources: 1 CPU, milliseconds
 """
@@ -18,8 +19,9 @@ from ..dag import Stage
 
 def run(ctx, inputs) -> Artifact:
     refine = inputs["refine"]
-    scores = quality_scores(refine.arrays["points"], inputs["detect"].meta["expected_persons"],
-                            refine.meta["part_violations"])
+    det = inputs["detect"].meta
+    scores = quality_scores(refine.arrays["points"], det["expected_persons"], refine.meta["part_violations"],
+                            det.get("identity_switches", 0))
     return Artifact(meta={"scores": scores})
 
 

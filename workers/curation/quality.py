@@ -17,9 +17,11 @@ from schemas.layouts import SOURCE_PARTS, source_offset
 from schemas.layouts.mediapipe import BODY_LIMBS
 
 
-def quality_scores(points: np.ndarray, expected_persons: int, part_violations: dict[str, int]) -> dict:
-    """points (M, T, V, 3) canonical refined points, part_violations {part: count} from refine -> scores dict
-    (JSON-ready)."""
+def quality_scores(points: np.ndarray, expected_persons: int, part_violations: dict[str, int],
+                   identity_switches: int = 0) -> dict:
+    """points (M, T, V, 3) canonical refined points, part_violations {part: count} from refine, the actors'
+    suspected identity switches from detect -> scores dict (JSON-ready). `part_violation_share`: the largest
+    share, over hands and face, of the actors' person-frames where the part was dropped for lying off its body."""
     M, T = points.shape[:2]
     sc = points[..., 2]
     limbs = sc[..., BODY_LIMBS] > 0                                  # (M, T, 12)
@@ -39,4 +41,6 @@ def quality_scores(points: np.ndarray, expected_persons: int, part_violations: d
         if part in part_violations:
             parts[part]["violations"] = int(part_violations[part])
     out["parts"] = parts
+    out["identity_switches"] = int(identity_switches)
+    out["part_violation_share"] = max((v / (M * T) for v in part_violations.values()), default=0.0) if M * T else 0.0
     return out
