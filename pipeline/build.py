@@ -225,15 +225,16 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         info["seconds"] = round(time.time() - t1, 3)
         dataset_info[name] = info
     failed_stages = [k for k, v in dataset_info.items() if v.get("status") == "failed"]
+    state = "incomplete" if failed_stages else "complete"
 
-    write_manifest(build_table(rows_in_order, dag.order), out, "incomplete" if failed_stages else "complete")
+    write_manifest(build_table(rows_in_order, dag.order), out, state)
     journal.prune({it.clip_id for it in items})
-    journal.set_state(state="incomplete" if failed_stages else "complete", finished=len(items))
+    journal.set_state(state=state, finished=len(items))
     repaired = store.repaired + sum(r.get("cache_repaired", 0) for r in rows_in_order)
     refs_recorded = record_refs(store, build_id, rows_in_order, console)
     counts = {s: sum(r["row"]["status"] == s for r in rows_in_order) for s in ("ok", "filtered", "failed")}
     record = {"skelforge_version": __version__, "build_id": build_id,
-              "state": "incomplete" if failed_stages else "complete", "failed_dataset_stages": failed_stages,
+              "state": state, "failed_dataset_stages": failed_stages,
               "adapter": adapter,
               "videos": str(videos), "plan": plan,
               "counts": counts, "clip_seconds": round(clip_seconds, 3), "total_seconds": round(time.time() - t_start, 3),

@@ -15,27 +15,30 @@ from .journal import Journal
 from .manifest import read_manifest
 
 
-def progress(out: Path) -> dict | None:
-    """The journal's view of the last build: state, clips finished of total, whether it is still running."""
-    j = Journal(out)
-    st = j.state()
+def progress(journal: Journal, st: dict, entries: dict) -> dict | None:
+    """The journal's view of the last build (its state `st`; `entries` read when it was running): state, clips
+    finished of total, whether it is still running."""
     if not st:
         return None
-    finished = len(j.entries()) if st.get("state") == "running" else st.get("finished")
+    finished = len(entries) if st.get("state") == "running" else st.get("finished")
     return {"state": st.get("state"), "build_id": st.get("build_id"), "finished": finished,
-            "total": st.get("total"), "running": j.alive(), "started": st.get("started")}
+            "total": st.get("total"), "running": journal.alive(st), "started": st.get("started")}
 
 
 def summarize(out: Path) -> dict:
     out = Path(out)
-    prog = progress(out)
+    journal = Journal(out)
+    st = journal.state()
+    # the per-clip entries are read only when the manifest may be behind them (a build running or killed)
+    entries = journal.entries() if st.get("state") == "running" or not (out / "manifest.parquet").exists() else {}
+    prog = progress(journal, st, entries)
     if (out / "manifest.parquet").exists():
         rows = read_manifest(out).to_pylist()
         if prog and prog["state"] == "running":     # the manifest is a periodic compaction: the journal is newer
             have = {r["clip_id"] for r in rows}
-            rows += [e["row"] for c, e in Journal(out).entries().items() if c not in have]
+            rows += [e["row"] for c, e in entries.items() if c not in have]
     elif prog:
-        rows = [e["row"] for e in Journal(out).entries().values()]
+        rows = [e["row"] for e in entries.values()]
     else:
         raise FileNotFoundError(f"{out} has no manifest.parquet (is it a skelforge build?)")
     record = json.loads((out / "build.json").read_text()) if (out / "build.json").exists() else {}

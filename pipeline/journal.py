@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .cache import atomic_write_bytes
+from .scratch import pid_alive
 
 
 def _jsonable(o):
@@ -79,17 +80,15 @@ class Journal:
              "updated": time.time(), "total": total, "reused": reused, "state": "running"},
             indent=1, sort_keys=True).encode())
 
-    def alive(self) -> bool:
-        """Whether the build that wrote the state is still running (on this host; other hosts: unknown=True)."""
-        st = self.state()
+    def alive(self, st: dict | None = None) -> bool:
+        """Whether the build that wrote the state (`st`, read when not given) is still running (on this host;
+        other hosts: unknown=True)."""
+        st = self.state() if st is None else st
         if st.get("state") != "running":
             return False
         if st.get("host") != socket.gethostname():
             return True
         try:
-            os.kill(int(st["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except (PermissionError, KeyError, ValueError):
+            return pid_alive(int(st["pid"]))
+        except (KeyError, ValueError):
             return True
-        return True

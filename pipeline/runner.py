@@ -85,10 +85,8 @@ class _Tally:
         self.kinds.append(res.get("failure_kind"))
         self.on_result(res)
         self.progress.update(self.tid, advance=1, status=" ".join(f"{k}={v}" for k, v in self.counts.items()))
-        first = self.kinds[:self.limit]
-        if self.limit >= 2 and len(first) == self.limit and first[0] and len(set(first)) == 1 \
-                and len(self.kinds) == self.limit:
-            raise SystemicFailure(f"the first {self.limit} clips all failed the same way ({first[0]}): "
+        if len(self.kinds) == self.limit >= 2 and self.kinds[0] and len(set(self.kinds)) == 1:
+            raise SystemicFailure(f"the first {self.limit} clips all failed the same way ({self.kinds[0]}): "
                                   f"{res['row']['stage']}: {res['row']['reason']}")
 
 

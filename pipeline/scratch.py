@@ -11,7 +11,8 @@ from pathlib import Path
 _NAME = re.compile(r"skelforge-(\d+)$")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -26,7 +27,7 @@ def stale(root: Path) -> list[Path]:
     out = []
     for p in Path(root).glob("skelforge-*") if Path(root).is_dir() else []:
         m = _NAME.match(p.name)
-        if m and p.is_dir() and not p.is_symlink() and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+        if m and p.is_dir() and not p.is_symlink() and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
             out.append(p)
     return out
 
