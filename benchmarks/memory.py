@@ -12,7 +12,11 @@
                 under the scratch dir (the spool is an unnamed file, so it is found through /proc/PID/fd) plus
                 any named files there
 
+The child inherits the environment: run it as a Dask worker runs (the nanny sets MALLOC_TRIM_THRESHOLD_=65536
+for every worker process) by setting that variable.
+
 Usage: PYTHONPATH=. python benchmarks/memory.py [--lengths 30 120 600] [--video V] [--scratch DIR] [--full]
+       [--full-only]
 """
 from __future__ import annotations
 
@@ -132,6 +136,8 @@ def main() -> None:
     ap.add_argument("--scratch", type=Path, default=None, help="scratch dir (default: a fresh temp dir)")
     ap.add_argument("--passes", type=int, default=2, help="in-order reads of every frame after the decode")
     ap.add_argument("--full", action="store_true", help="also run the real per-clip task on the shortest clip")
+    ap.add_argument("--full-only", action="store_true",
+                    help="run only the real per-clip task, on every length (no frame-path runs)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -140,7 +146,8 @@ def main() -> None:
     scratch = a.scratch or work / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        runs = [(s, False) for s in a.lengths] + ([(min(a.lengths), True)] if a.full else [])
+        runs = ([(s, True) for s in a.lengths] if a.full_only else
+                [(s, False) for s in a.lengths] + ([(min(a.lengths), True)] if a.full else []))
         for seconds, full in runs:
             clip = work / f"loop-{int(seconds)}s{Path(a.video).suffix}"
             if not clip.exists():

@@ -97,6 +97,9 @@ class TrackConfig(_Section):
     max_gap: int = Field(15, ge=0, description="frames a track may miss and still be bridged (interpolated)")
     min_frames: int = Field(5, ge=1, description="tracks shorter than this are dropped")
     max_persons: int = Field(2, ge=1, description="actors kept per clip when the adapter gives no count")
+    follow: bool = Field(True, description="follow a person the detector lost by their own body landmarks "
+                                           "(MediaPipe video-mode ROI from the previous frame)")
+    follow_presence: float = Field(0.5, ge=0, le=1, description="landmark pose-presence needed to keep following")
 
 
 class PoseConfig(_Section):

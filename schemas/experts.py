@@ -45,11 +45,15 @@ class HolisticSettings(_Settings):
     model_complexity: Literal[0, 1, 2] = Field(1, description="pose landmark model: lite, full, heavy (0/1/2)")
     min_score: Score = Field(0.5, description="MediaPipe min_detection_confidence")
     refine_face_landmarks: bool = False
+    roi_fallback: bool = Field(True, description="when MediaPipe's own person detector finds nobody in the crop, "
+                                                 "run the body landmark model on the crop itself (video-mode ROI)")
 
 
 class PoseSettings(_Settings):
     model_complexity: Literal[0, 1, 2] = 1
     min_score: Score = 0.5
+    roi_fallback: bool = Field(True, description="when MediaPipe's own person detector finds nobody in the crop, "
+                                                 "run the body landmark model on the crop itself (video-mode ROI)")
 
 
 class HandsSettings(_Settings):

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.cache import Store
 from schemas.config import BuildConfig
-from schemas.layouts import SOURCE_PARTS
+from schemas.layouts import SOURCE_PARTS, source_offset
 from tests.conftest import NTU_CLIP, run_build, stage_videos
 from workers.fusion.motion_metrics import body_size, jerk_ratio, lag_frames
 from workers.fusion.temporal import interpolate_gaps, one_euro, one_euro_causal, savgol, valid_runs
@@ -43,11 +43,20 @@ def test_default_smoothing_has_no_lag_and_cuts_jerk_on_the_ntu_clip(ntu_refined)
     assert BuildConfig().refine.smoothing == "one_euro"
     P, conf = raw[..., :2], raw[..., 2]
     ok = conf > 0
-    assert np.array_equal(ok, default[..., 2] > 0), "smoothing changes no validity"
+    ok_default = default[..., 2] > 0
+    assert np.array_equal(ok[..., BODY], ok_default[..., BODY]), "smoothing changes no body point's validity"
+    # a hand or face is kept or cleared whole by the part-to-body check, which judges the output (smoothed or
+    # not) against its own body: it may decide differently on the smoothed body, never point by point
+    for part in ("left_hand", "right_hand", "face"):
+        o = source_offset(part)
+        sl = slice(o, o + SOURCE_PARTS[part])
+        differs = ok[..., sl] != ok_default[..., sl]
+        whole = ~ok[..., sl].any(-1) | ~ok_default[..., sl].any(-1)
+        assert (whole[differs.any(-1)]).all(), part
     size = body_size(raw, BODY)
     lag = lag_frames(P, default[..., :2], conf)[0]
     assert lag == 0
-    assert jerk_ratio(P, default[..., :2], ok, size) >= 3
+    assert jerk_ratio(P, default[..., :2], ok & ok_default, size) >= 3
     # the old causal filter, as refine ran it (body-size units, default parameters), trails the body
     cfg = BuildConfig()
     r = cfg.refine

@@ -49,6 +49,22 @@ def detector_hash(name: str, weights: str | None) -> str:
     return sha256_files([path])
 
 
+@lru_cache(maxsize=4)
+def body_landmarker(num_threads: int = 1):
+    """The detector-free BlazePose body landmark model (track following, expert fallback)."""
+    from .pose.body_landmarks import BodyLandmarker
+    with native_stderr_silenced():
+        return BodyLandmarker(num_threads)
+
+
+@lru_cache(maxsize=None)
+def body_landmarker_hash() -> str:
+    """sha256 of the bundled pose_landmark_full.tflite."""
+    from .experts.base import sha256_files
+    from .pose.body_landmarks import model_path
+    return sha256_files([model_path()])
+
+
 @lru_cache(maxsize=None)
 def smplx_model_hash(model_dir: str, gender: str) -> str:
     """sha256 of the SMPL-X model file fit3d would load (its cache key's weight hash)."""

@@ -1,14 +1,20 @@
 """detect — multi-person boxes per frame (`detect.detector`: the bundled BlazePose detector via ai-edge-litert,
 or YOLOX / YOLO-pose from user-supplied weights), motion- and scale-aware Hungarian tracking with short gaps
-bridged, actor selection, and the identity-switch measure of the actors' tracks (`workers.track.switches`).
+bridged, pose-driven following of people the detector lost (`track.follow`: the body landmark model on the ROI
+from the previous frame, `workers.track.follow`), actor selection by size x time seen, and the identity-switch
+measure of the actors' tracks (`workers.track.switches`).
 
 inputs:    frames (the clip's frames, read in order)
 outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle xy (NaN where absent),
-           observed (K, T) bool, actors (M,) = indices of the selected tracks, detections_per_frame (T,);
+           observed (K, T) bool (detected), followed (K, T) bool (found by following), actors (M,) = indices
+           of the selected tracks, detections_per_frame (T,); with following, the actors' landmarks found by
+           it (M, T, 33, 3) x, y, visibility and landmarks_world (M, T, 33, 4), NaN/0 where none;
            meta: n_tracks, n_persons, expected_persons, identity_switches (int, all actors),
-           switch_frames (per actor, the frames of its suspected switches)
+           switch_frames (per actor, the frames of its suspected switches), followed_frames (actors' person-frames
+           found by following), follow_calls (landmark-model runs)
 params:    detect.*, track.*  (track.max_persons unless the adapter knows the count, e.g. NTU)
-resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, zoom-out, tiles)
+resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, zoom-out, tiles), plus one
+           landmark-model run per lost track per frame while it is followed
 filtered:  no person tracked
 """
 from __future__ import annotations
@@ -18,9 +24,10 @@ import json
 import numpy as np
 
 from workers import models
+from workers.track.follow import Follower
 from workers.track.select import select_actors
 from workers.track.switches import identity_switches
-from workers.track.tracker import track
+from workers.track.tracker import Tracker
 
 from ..cache import Artifact
 from ..dag import Stage
@@ -30,23 +37,40 @@ def run(ctx, inputs) -> Artifact:
     d, t = ctx.cfg.detect, ctx.cfg.track
     frames = ctx.frames(inputs["frames"].arrays["src_index"])
     det = models.detector(d.detector, json.dumps(d.model_dump(mode="json"), sort_keys=True))
-    per_frame = [det(frame) for frame in frames]
-    tracks, observed = track(per_frame, t.min_iou, t.max_gap, t.min_frames)
+    follower = Follower(models.body_landmarker(d.num_threads), t.follow_presence) if t.follow else None
+    tracker = Tracker(t.min_iou, t.max_gap, t.min_frames, follower)
+    counts = []
+    for k, frame in enumerate(frames):
+        dets = det(frame)
+        counts.append(len(dets))
+        tracker.step(k, dets, frame)
+    tracks, observed, followed = tracker.result()
+    seen = observed | followed
     want = ctx.item.expected_persons or t.max_persons
-    actors = select_actors(tracks, observed, want)
-    arrays = {"tracks": tracks, "observed": observed, "actors": actors.astype(np.int64),
-              "detections_per_frame": np.array([len(p) for p in per_frame], dtype=np.int32)}
-    switches = identity_switches(tracks, observed, actors)
+    actors = select_actors(tracks, seen, want)
+    arrays = {"tracks": tracks, "observed": observed, "followed": followed, "actors": actors.astype(np.int64),
+              "detections_per_frame": np.array(counts, dtype=np.int32)}
+    if follower is not None:
+        arrays["landmarks"], arrays["landmarks_world"] = tracker.landmarks(actors)
+    switches = identity_switches(tracks, seen, actors)
     meta = {"n_tracks": int(len(tracks)), "n_persons": int(len(actors)), "expected_persons": int(want),
-            "identity_switches": sum(len(s) for s in switches), "switch_frames": switches}
+            "identity_switches": sum(len(s) for s in switches), "switch_frames": switches,
+            "followed_frames": int(followed[actors].sum()), "follow_calls": follower.calls if follower else 0}
     if len(actors) == 0:
         return Artifact(arrays, {**meta, "status": "filtered", "reason": "no person detected", "rule": "no_person",
                                  "value": 0, "threshold": 1})
     return Artifact(arrays, meta)
 
 
+def _weights(cfg) -> dict:
+    d = cfg.detect
+    out = {d.detector: models.detector_hash(d.detector, str(d.weights) if d.weights else None)}
+    if cfg.track.follow:
+        out["body-landmarks"] = models.body_landmarker_hash()
+    return out
+
+
 STAGE = Stage(name="detect", run=run,
-              params=("detect", "track.min_iou", "track.max_gap", "track.min_frames", "track.max_persons"),
-              weights=lambda cfg: {cfg.detect.detector: models.detector_hash(
-                  cfg.detect.detector, str(cfg.detect.weights) if cfg.detect.weights else None)},
-              resources={"cpu": 1}, doc=__doc__)
+              params=("detect", "track.min_iou", "track.max_gap", "track.min_frames", "track.max_persons",
+                      "track.follow", "track.follow_presence"),
+              weights=_weights, resources={"cpu": 1}, doc=__doc__)

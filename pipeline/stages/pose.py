@@ -103,8 +103,13 @@ def _run_experts(ctx, inputs, names: list[str]) -> dict[str, Artifact]:
             img, x0, y0, side = square_crop(frame, (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * p.roi_scale)
             if p.mask_other_faces > 0:
                 others = np.delete(all_tracks[:, k, 1:5], det["actors"][m], axis=0)
-                mask_boxes(img, x0, y0, others[~np.isnan(others[:, 0])], p.mask_other_faces)
-            crops.append(Crop(img, x0, y0, 1.0, tracks[m, k, 1:5].copy(), frame))
+                mask_boxes(img, x0, y0, others[~np.isnan(others[:, 0])], p.mask_other_faces,
+                           keep=tracks[m, k, 1:5])
+            others = np.delete(all_tracks[:, k, 5:7], det["actors"][m], axis=0)
+            tracked = ((det["landmarks"][m, k], det["landmarks_world"][m, k])
+                       if "landmarks" in det and det["landmarks"][m, k, :, 2].max() > 0 else None)
+            crops.append(Crop(img, x0, y0, 1.0, tracks[m, k, 1:5].copy(), frame, tracks[m, k, 5:7].copy(),
+                              others[np.isfinite(others[:, 0])], tracked))
         for n, e in experts.items():
             t0 = time.perf_counter()
             for m, res in zip(people, e.process(crops)):

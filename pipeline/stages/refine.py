@@ -17,7 +17,7 @@ import numpy as np
 
 from schemas.layouts import SOURCE_PARTS, source_offset
 from schemas.layouts.mediapipe import BODY_BONES, BODY_LIMBS, BODY_SWAP_GROUPS
-from workers.fusion.fuse import FusionParams
+from workers.fusion.fuse import Fused, FusionParams
 from workers.fusion.parts import PartLimits, fuse_consistent
 
 from ..cache import Artifact
@@ -78,13 +78,21 @@ def run(ctx, inputs) -> Artifact:
     listed = used_experts(cfg)                                   # expert -> parts it is used for
     names = list(listed)
     subs = {n: ctx.store.load(f"pose.{n}", inputs["pose"].meta["experts"][n]["key"]) for n in names}
-    X, S = stack_candidates({n: subs[n].arrays["points"] for n in names}, listed)
-    M, T = X.shape[1:3]
+    points = {n: subs[n].arrays["points"] for n in names}
+    M, T = points[names[0]].shape[:2]
     limits = PartLimits(hand=cfg.refine.hand_limit, face=cfg.refine.face_limit)
-    fused, dropped = fuse_consistent(
-        X, S, fusion_params(cfg), limits, scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
-        swap_groups=BODY_SWAP_GROUPS if cfg.refine.swap_repair else [], limb_joints=np.array(BODY_LIMBS),
-        part_groups=PART_GROUPS, families=family_ids(names), reliability=reliability(names, cfg.refine.expert_weights))
+    kw = dict(scale_joints=np.arange(SOURCE_PARTS["body"]), bones=np.array(BODY_BONES),
+              swap_groups=BODY_SWAP_GROUPS if cfg.refine.swap_repair else [], limb_joints=np.array(BODY_LIMBS),
+              part_groups=PART_GROUPS, families=family_ids(names),
+              reliability=reliability(names, cfg.refine.expert_weights))
+    # one person at a time: fusion is per person (every clip statistic it takes is the person's own), and the
+    # candidates of one person are what memory must hold on a long clip
+    each = [fuse_consistent(*stack_candidates({n: pts[m:m + 1] for n, pts in points.items()}, listed),
+                            fusion_params(cfg), limits, **kw) for m in range(M)]
+    fused = Fused(np.concatenate([f.points for f, _ in each]), np.concatenate([f.provenance for f, _ in each]),
+                  np.concatenate([f.frame_confidence for f, _ in each]),
+                  {k: sum(f.stats[k] for f, _ in each) for k in each[0][0].stats} if each else {})
+    dropped = {part: np.concatenate([d[part] for _, d in each]) for part in (each[0][1] if each else {})}
     arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence}
     world = _world(subs, [n for n in names if "body" in listed[n]], (M, T))
     if world is not None:

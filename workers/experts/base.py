@@ -8,8 +8,9 @@ a batched `process(crops)` returning one result per crop — native keypoints (N
 pixels* and, for experts with metric 3D, `world` (33, 4) — and `version()`: package version and model-file
 hashes, which enter the expert's cache key.
 
-A crop carries the square person image (other people's faces blanked), where it sits in the frame, and the
-person detector's face box (frame pixels) as a hint for face experts.
+A crop carries the square person image (other people's faces blanked), where it sits in the frame, the
+person detector's face box (frame pixels) as a hint for face experts, and the tracked body centres of this
+person and of the others in the frame (a body expert can tell it posed someone else: `roi_fallback.belongs`).
 """
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ class Crop:
     scale: float = 1.0                # frame pixels per crop pixel
     face_box: Optional[np.ndarray] = None   # frame-pixel xyxy from the person detector
     frame: Optional[np.ndarray] = None      # the whole frame (face experts crop their own ROI from it)
+    centre: Optional[np.ndarray] = None     # the tracked person's body centre (hip), frame pixels
+    others: Optional[np.ndarray] = None     # other tracked people's body centres (N, 2), frame pixels
+    tracked: Optional[tuple[np.ndarray, np.ndarray]] = None   # the tracker's landmarks of this person here:
+                                                              # (33, 3) frame pixels + visibility, world (33, 4)
 
     def to_frame(self, uv: np.ndarray) -> np.ndarray:
         return uv * self.scale + np.array([self.x0, self.y0], dtype=np.float32)

@@ -4,6 +4,8 @@
 Scores: body points take the pose model's visibility. Holistic exposes no per-point confidence for hands and
 face, so a found hand's points take the body model's visibility of that wrist and a found face's points the
 mean visibility of the body model's 11 face points. Static-image mode: each crop independent, deterministic.
+When Holistic's own person detector finds nobody in the crop, `roi_fallback` (default on) runs the body landmark
+model on the crop itself (`roi_fallback.py`): body points only for that frame.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import os
 
 import numpy as np
 
+from ..pose.body_landmarks import model_path as body_landmarks_file
 from .base import Crop, Expert, ExpertResult, empty_points, landmarks_xy, mediapipe_modules, mediapipe_version
+from .roi_fallback import RoiFallback, belongs
 
 
 class HolisticExpert(Expert):
@@ -27,7 +31,8 @@ class HolisticExpert(Expert):
                  f"pose_landmark/{pose[self.settings['model_complexity']]}.tflite",
                  "hand_landmark/hand_landmark_full.tflite", "holistic_landmark/hand_recrop.tflite",
                  "face_landmark/face_landmark.tflite"]
-        return [os.path.join(mediapipe_modules(), n) for n in names]
+        files = [os.path.join(mediapipe_modules(), n) for n in names]
+        return files + ([body_landmarks_file()] if self.settings["roi_fallback"] else [])
 
     def package_version(self):
         return f"mediapipe {mediapipe_version()}"
@@ -39,19 +44,25 @@ class HolisticExpert(Expert):
             static_image_mode=True, model_complexity=s["model_complexity"], smooth_landmarks=False,
             refine_face_landmarks=s["refine_face_landmarks"], min_detection_confidence=s["min_score"])
         self._h.process(np.zeros((256, 256, 3), np.uint8))   # graph start-up (its logs) inside setup()
+        self._fallback = RoiFallback(s["min_score"]) if s["roi_fallback"] else None
 
     def process_one(self, crop: Crop) -> ExpertResult:
         res = self._h.process(crop.image)
         pts = empty_points(543)
         world = np.full((33, 4), np.nan, dtype=np.float32)
         world[:, 3] = 0.0
-        if res.pose_landmarks is None:
-            return ExpertResult(pts, world)
         side = crop.image.shape[0]
-        body = np.array([[p.x, p.y, p.visibility] for p in res.pose_landmarks.landmark], dtype=np.float32)
+        body = (np.array([[p.x, p.y, p.visibility] for p in res.pose_landmarks.landmark], dtype=np.float32)
+                if res.pose_landmarks is not None else None)
+        if body is not None:
+            body[:, :2] = crop.to_frame(body[:, :2] * side)
+        if body is None or not belongs(body, crop):     # nobody found, or someone else: the ROI's own body
+            found = self._fallback(crop) if self._fallback else None
+            if found is not None:
+                pts[:33], world[:] = found
+            return ExpertResult(pts, world)
         vis = body[:, 2]
-        pts[:33, :2] = crop.to_frame(body[:, :2] * side)
-        pts[:33, 2] = vis
+        pts[:33] = body
         if res.pose_world_landmarks is not None:
             world[:] = [[p.x, p.y, p.z, p.visibility] for p in res.pose_world_landmarks.landmark]
         for lm, start, n, score in ((res.left_hand_landmarks, 33, 21, vis[15]),

@@ -29,6 +29,7 @@ from .temporal import interpolate_gaps, one_euro, savgol
 
 NONE = -1
 INTERPOLATED = -2
+JOINT_CHUNK = 16        # joints per selection pass (memory: the pairwise arrays scale with it, not with V)
 
 
 @dataclass(frozen=True)
@@ -75,36 +76,26 @@ def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray
     if reliability is not None:
         S = S * np.asarray(reliability, dtype=np.float64)[:, None, None, :]
     scale = person_scale(X, S, scale_joints)                                  # (M, T) body size
-    Xn = X / scale[None, :, :, None, None]
     part_scale = np.repeat(scale[..., None], V, axis=-1)                      # (M, T, V)
     for group in part_groups or []:
         g = np.asarray(group)
         if (S[..., g] > 0).any():
             part_scale[..., g] = person_scale(X[..., g, :], S[..., g], np.arange(len(g)))[..., None]
 
-    # 2. selection: agreement in part units, continuity in body units
-    D = pairwise_distance(X / part_scale[None, ..., None])                    # (E, E, M, T, V)
-    same = None if families is None else families[:, None, :] == families[None, :, :]
-    agree = agreement(D, S, p.agreement_sigma, same)
-    unary = np.where(valid, -np.log(S + EPS) - np.log(agree + EPS), np.inf)
-    sel = viterbi(unary, Xn, p.temporal_weight, p.temporal_sigma, p.max_jump)
+    # 2-3. per joint (each joint's selection and consensus are its own), a chunk of joints at a time: the
+    # pairwise arrays are (E, E, M, T, V), so memory stays bounded on long clips
+    P = np.zeros((M, T, V, 2))
+    conf = np.zeros((M, T, V))
+    sel = np.zeros((M, T, V), dtype=np.int64)
+    for j in range(0, V, JOINT_CHUNK):
+        c = slice(j, min(V, j + JOINT_CHUNK))
+        P[:, :, c], conf[:, :, c], sel[:, :, c] = _select_and_merge(
+            X[..., c, :], S[..., c], S_raw[..., c], scale, part_scale[..., c], p,
+            None if families is None else families[:, c])
     any_valid = valid.any(0)
-
-    # 3. consensus around the chosen candidate
-    d_sel = np.take_along_axis(D, sel[None, None], 1)[:, 0]                    # (E, M, T, V): each e to chosen
-    near = valid & (np.nan_to_num(d_sel, nan=np.inf) <= p.consensus_radius)
-    w = np.where(near, S, 0.0)
-    if families is not None:                                                  # one family = one observation
-        fam = families[:, None, None, :]
-        n_fam = (near[None] & (fam[:, None] == fam[None])).sum(1)             # (E, M, T, V) near members
-        w = w / np.maximum(n_fam, 1)
-    P = (np.nan_to_num(X) * w[..., None]).sum(0) / np.maximum(w.sum(0), EPS)[..., None]
-    s_sel = np.take_along_axis(S_raw, sel[None], 0)[0]
-    a_sel = np.take_along_axis(agree, sel[None], 0)[0]
-    others = valid.sum(0) > 1
-    conf = np.where(others, s_sel * (0.5 + 0.5 * a_sel), s_sel)
     prov = np.where(any_valid, sel, NONE).astype(np.int8)
     ok = any_valid.copy()
+    del sel
 
     # 4. outliers and swaps
     out = bone_outliers(P, ok, bones, p.bone_tolerance) if len(bones) else np.zeros_like(ok)
@@ -152,6 +143,34 @@ def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray
     stats = {"outliers_removed": int(out.sum()), "swaps_repaired": int(swapped.sum()),
              "interpolated": int(filled.sum())}
     return Fused(pts, prov, fc.astype(np.float32), stats)
+
+
+def _select_and_merge(X, S, S_raw, scale, part_scale, p: FusionParams, families):
+    """Steps 2-3 for a chunk of joints: (consensus points (M, T, v, 2), confidence (M, T, v), chosen expert)."""
+    valid = S > 0
+    # 2. selection: agreement in part units, continuity in body units
+    D = pairwise_distance(X / part_scale[None, ..., None])                    # (E, E, M, T, v)
+    same = None if families is None else families[:, None, :] == families[None, :, :]
+    agree = agreement(D, S, p.agreement_sigma, same)
+    unary = np.where(valid, -np.log(S + EPS) - np.log(agree + EPS), np.inf)
+    sel = viterbi(unary, X / scale[None, :, :, None, None], p.temporal_weight, p.temporal_sigma, p.max_jump)
+    del unary
+
+    # 3. consensus around the chosen candidate
+    d_sel = np.take_along_axis(D, sel[None, None], 1)[:, 0]                    # (E, M, T, v): each e to chosen
+    del D
+    near = valid & (np.nan_to_num(d_sel, nan=np.inf) <= p.consensus_radius)
+    w = np.where(near, S, 0.0)
+    if families is not None:                                                  # one family = one observation
+        fam = families[:, None, None, :]
+        n_fam = (near[None] & (fam[:, None] == fam[None])).sum(1)             # (E, M, T, v) near members
+        w = w / np.maximum(n_fam, 1)
+    P = (np.nan_to_num(X) * w[..., None]).sum(0) / np.maximum(w.sum(0), EPS)[..., None]
+    s_sel = np.take_along_axis(S_raw, sel[None], 0)[0]
+    a_sel = np.take_along_axis(agree, sel[None], 0)[0]
+    others = valid.sum(0) > 1
+    conf = np.where(others, s_sel * (0.5 + 0.5 * a_sel), s_sel)
+    return P, conf, sel
 
 
 def _edge_values(c: np.ndarray, ok: np.ndarray, forward: bool) -> np.ndarray:

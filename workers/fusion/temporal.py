@@ -23,12 +23,22 @@ from collections import defaultdict
 
 import numpy as np
 
+JOINT_CHUNK = 16        # joints per interpolation pass
 PASS_FACTOR = 1.0 / np.sqrt(np.sqrt(2.0) - 1.0)   # cutoff per pass so two first-order passes are -3 dB at fc
 
 
 def interpolate_gaps(P: np.ndarray, valid: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation inside runs of <= max_gap missing frames bounded by valid frames on both sides.
-    Returns (positions, filled mask)."""
+    Returns (positions, filled mask). Joints are independent: done a chunk of joints at a time (bounded memory
+    on long clips)."""
+    out, fill = np.empty_like(P), np.zeros(valid.shape, bool)
+    for j in range(0, valid.shape[2], JOINT_CHUNK):
+        c = slice(j, j + JOINT_CHUNK)
+        out[:, :, c], fill[:, :, c] = _interpolate(P[:, :, c], valid[:, :, c], max_gap)
+    return out, fill
+
+
+def _interpolate(P: np.ndarray, valid: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
     M, T, V = valid.shape
     idx = np.arange(T)[None, :, None]
     prev = np.maximum.accumulate(np.where(valid, idx, -1), axis=1)

@@ -26,6 +26,8 @@ from scipy.optimize import linear_sum_assignment
 
 from ..detect.blazepose import DET_COLS, person_boxes
 from ..detect.nms import box_iou
+from ..pose.body_landmarks import Landmarks
+from .follow import crowded, nearest_body
 from .switches import HISTORY, allowances, body_points, predict
 
 SCALE_WEIGHT = 0.5
@@ -68,18 +70,28 @@ def association_cost(rows: list[dict[int, np.ndarray]], last: list[int], alive: 
     return np.where((iou_body >= min_iou) & (scale_jump <= scale_max), cost, REFUSED)
 
 
-def track(per_frame: list[np.ndarray], min_iou: float = 0.2, max_gap: int = 15, min_frames: int = 5
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """per_frame[t]: detections (N_t, 9). Returns tracks (K, T, 9) float32 (NaN where absent) and
-    observed (K, T) bool. Tracks are ordered by first frame, then by detection score."""
-    T = len(per_frame)
-    rows: list[dict[int, np.ndarray]] = []     # track -> {frame: detection}
-    last: list[int] = []
-    for t, dets in enumerate(per_frame):
-        alive = [k for k in range(len(rows)) if t - last[k] <= max_gap + 1]
+class Tracker:
+    """Online: `step(t, dets, frame)` for t = 0, 1, ... then `result()`. With a `follower`
+    (`workers.track.follow`), a live track the detections did not continue at t, but seen at t - 1, is followed
+    on `frame` by its own landmarks; such frames are `followed`, not `observed`."""
+
+    def __init__(self, min_iou: float = 0.2, max_gap: int = 15, min_frames: int = 5, follower=None):
+        self.min_iou, self.max_gap, self.min_frames, self.follower = min_iou, max_gap, min_frames, follower
+        self.rows: list[dict[int, np.ndarray]] = []     # track -> {frame: detection}
+        self.followed: list[set[int]] = []
+        self.landmark_rows: dict[int, tuple[int, np.ndarray]] = {}    # track -> (frame, row from landmarks)
+        self.poses: list[dict[int, Landmarks]] = []                     # track -> {frame: its landmarks}
+        self.kept: list[int] = []
+        self.last: list[int] = []
+        self.T = 0
+
+    def step(self, t: int, dets: np.ndarray, frame: np.ndarray | None = None) -> None:
+        rows, last = self.rows, self.last
+        alive = [k for k in range(len(rows)) if t - last[k] <= self.max_gap + 1]
         matched_dets: set[int] = set()
+        continued: set[int] = set()
         if alive and len(dets):
-            cost = association_cost(rows, last, alive, dets, t, min_iou)
+            cost = association_cost(rows, last, alive, dets, t, self.min_iou)
             r, c = linear_sum_assignment(cost)
             for i, j in zip(r, c):
                 if cost[i, j] < REFUSED:
@@ -87,18 +99,97 @@ def track(per_frame: list[np.ndarray], min_iou: float = 0.2, max_gap: int = 15, 
                     rows[k][t] = dets[j]
                     last[k] = t
                     matched_dets.add(j)
+                    continued.add(k)
+        if self.follower is not None and frame is not None:
+            self._refresh(t, frame, sorted(continued))
+            self._follow(t, frame, [k for k in alive if k not in continued and last[k] == t - 1], dets)
         for j in range(len(dets)):
             if j not in matched_dets:
                 rows.append({t: dets[j]})
+                self.followed.append(set())
+                self.poses.append({})
                 last.append(t)
-    rows = [r for r in rows if len(r) >= min_frames]
-    tracks = np.full((len(rows), T, DET_COLS), np.nan, dtype=np.float32)
-    observed = np.zeros((len(rows), T), dtype=bool)
-    for k, r in enumerate(rows):
-        frames = np.array(sorted(r))
-        tracks[k, frames] = np.stack([r[f] for f in frames])
-        observed[k, frames] = True
-        _bridge(tracks[k], frames)
+        self.T = t + 1
+
+    def _start(self, k: int, t: int) -> np.ndarray:
+        """Where to look for track k at frame t: its landmarks at t - 1 if it has them, else its row at t - 1."""
+        lm = self.landmark_rows.get(k)
+        return lm[1] if lm is not None and lm[0] == t - 1 else self.rows[k][t - 1]
+
+    def _refresh(self, t: int, frame: np.ndarray, continued: list[int]) -> None:
+        """Landmarks at t for detected tracks that have another body close (`follow.crowded`), kept only while
+        the track's own detection is the nearest to them of all detections at t (a crowded detection may sit
+        between two people, so no fixed distance)."""
+        for k in continued:
+            det = self.rows[k][t]
+            others = [self.rows[j][t - 1] for j in range(len(self.rows)) if j != k and t - 1 in self.rows[j]]
+            if t - 1 not in self.rows[k] or not crowded(det, np.array(others).reshape(-1, DET_COLS)):
+                self.landmark_rows.pop(k, None)
+                continue
+            found = self.follower.landmarks(frame, self._start(k, t))
+            mine = [self.rows[j][t] for j in continued if j != k]
+            if found is not None and nearest_body(found[0], np.array([det] + mine)) == 0:
+                self.landmark_rows[k] = (t, found[0])
+                self.poses[k][t] = found[1]
+            else:
+                self.landmark_rows.pop(k, None)
+
+    def _follow(self, t: int, frame: np.ndarray, lost: list[int], dets: np.ndarray) -> None:
+        """Follow lost tracks, most evidence first, each refused on a body already taken at t."""
+        lost.sort(key=lambda k: -len(self.rows[k]))
+        taken = [dets.reshape(-1, DET_COLS)] + [self.rows[k][t][None] for k in range(len(self.rows))
+                                               if t in self.rows[k]]
+        for k in lost:
+            found = self.follower(frame, self._start(k, t), np.concatenate(taken))
+            if found is not None:
+                row = found[0]
+                self.poses[k][t] = found[1]
+                self.rows[k][t] = row
+                self.followed[k].add(t)
+                self.last[k] = t
+                self.landmark_rows[k] = (t, row)
+                taken.append(row[None])
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """tracks (K, T, 9) float32 (NaN where absent), observed (K, T) bool (detected), followed (K, T) bool
+        (found by following). Tracks seen in fewer than min_frames frames are dropped; the rest are ordered by
+        first frame, then by detection score; gaps inside a track are bridged."""
+        keep = self.kept = [k for k, r in enumerate(self.rows) if len(r) >= self.min_frames]
+        tracks = np.full((len(keep), self.T, DET_COLS), np.nan, dtype=np.float32)
+        observed = np.zeros((len(keep), self.T), dtype=bool)
+        followed = np.zeros((len(keep), self.T), dtype=bool)
+        for i, k in enumerate(keep):
+            r = self.rows[k]
+            frames = np.array(sorted(r))
+            tracks[i, frames] = np.stack([r[f] for f in frames])
+            observed[i, frames] = True
+            if self.followed[k]:
+                f = np.array(sorted(self.followed[k]))
+                followed[i, f], observed[i, f] = True, False
+            _bridge(tracks[i], frames)
+        return tracks, observed, followed
+
+
+    def landmarks(self, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The landmarks found while refreshing or following, for result() tracks `tracks` (M,): points
+        (M, T, 33, 3) = x, y, visibility in frame pixels and world (M, T, 33, 4); NaN (score 0) elsewhere."""
+        pts = np.full((len(tracks), self.T, 33, 3), np.nan, np.float32)
+        world = np.full((len(tracks), self.T, 33, 4), np.nan, np.float32)
+        pts[..., 2], world[..., 3] = 0.0, 0.0
+        for i, k in enumerate(tracks):
+            for t, lm in self.poses[self.kept[int(k)]].items():
+                pts[i, t], world[i, t] = lm.points, lm.world
+        return pts, world
+
+
+def track(per_frame: list[np.ndarray], min_iou: float = 0.2, max_gap: int = 15, min_frames: int = 5
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """per_frame[t]: detections (N_t, 9). Returns tracks (K, T, 9) float32 (NaN where absent) and
+    observed (K, T) bool — detections only, no following."""
+    tr = Tracker(min_iou, max_gap, min_frames)
+    for t, dets in enumerate(per_frame):
+        tr.step(t, dets)
+    tracks, observed, _ = tr.result()
     return tracks, observed
 
 
