@@ -18,6 +18,7 @@ import json
 import numpy as np
 
 from workers import models
+from workers.decode.input_kind import length_rule
 from workers.track.select import select_actors
 from workers.track.switches import identity_switches
 from workers.track.tracker import track
@@ -31,7 +32,8 @@ def run(ctx, inputs) -> Artifact:
     frames = ctx.frames(inputs["frames"].arrays["src_index"])
     det = models.detector(d.detector, json.dumps(d.model_dump(mode="json"), sort_keys=True))
     per_frame = [det(frame) for frame in frames]
-    tracks, observed = track(per_frame, t.min_iou, t.max_gap, t.min_frames)
+    min_frames = length_rule(inputs["frames"].meta.get("input_kind", "video"), "track.min_frames", t.min_frames)
+    tracks, observed = track(per_frame, t.min_iou, t.max_gap, min_frames)
     want = ctx.item.expected_persons or t.max_persons
     actors = select_actors(tracks, observed, want)
     arrays = {"tracks": tracks, "observed": observed, "actors": actors.astype(np.int64),
