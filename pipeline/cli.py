@@ -135,7 +135,7 @@ def eval_e2e(
     t = Table(*COLUMNS, title="end to end / oracle crop (GT boxes)")
     for row in table_rows(result):
         t.add_row(*row)
-    Console().print(t)
+    Console(width=None if os.isatty(1) else 200).print(t)    # piped (e.g. into a file): no wrapping at 80
     for r in result["sets"]:
         for f in r["failed"]:
             console.print(f"[yellow]{r['set']}: failed clip {f}[/yellow]", soft_wrap=True)
