@@ -166,7 +166,7 @@ def _cell(row: dict, key: str, fmt: str = "{:.3f}") -> str:
     return f"{f(e)} / {f(o)}"
 
 
-COLUMNS = ("set", "layout", "images", "GT persons", "recall", "false persons", "body PCK@0.2", "hands PCK@0.2",
+COLUMNS = ("set", "layout", "images (ok/filtered/failed)", "GT persons", "recall", "false persons", "body PCK@0.2", "hands PCK@0.2",
            "face PCK@0.2", "face NME")
 
 
@@ -174,7 +174,9 @@ def table_rows(result: dict) -> list[list[str]]:
     out = []
     for r in result["sets"]:
         rec = "—" if r["recall"] is None else f"{r['recall']:.3f} ({r['recalled']}/{r['gt_persons']})"
-        out.append([r["set"], r["layout"], str(r["images"]), str(r["gt_persons"]), rec, str(r["false_persons"]),
+        c = r["clips"]
+        clips = f"{r['images']} ({c.get('ok', 0)}/{c.get('filtered', 0)}/{c.get('failed', 0)})"
+        out.append([r["set"], r["layout"], clips, str(r["gt_persons"]), rec, str(r["false_persons"]),
                     _cell(r, "body_pck"), _cell(r, "hands_pck"), _cell(r, "face_pck"),
                     _cell(r, "face_nme", "{:.4f}")])
     return out

@@ -23,6 +23,7 @@ counted as missed.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -278,12 +279,21 @@ def find_files(root: Path) -> list[Path]:
     return files
 
 
+SPLIT_PREFIX = re.compile(r"^(train|val|valid|test)[_-]", re.IGNORECASE)
+
+
 def set_names(files: list[Path]) -> list[str]:
-    """A set is named after its folder; two files in one folder are `folder/stem`."""
+    """A set is named after its folder ("coco/test_coco.json" -> "coco"); a folder holding several files names
+    each after its stem, less a leading split word, "_" as "-" ("test_coco_wholebody" -> "coco-wholebody")."""
     per_folder: dict[Path, int] = {}
     for f in files:
         per_folder[f.parent] = per_folder.get(f.parent, 0) + 1
-    return [f.parent.name if per_folder[f.parent] == 1 else f"{f.parent.name}/{f.stem}" for f in files]
+    names = [f.parent.name if per_folder[f.parent] == 1 else SPLIT_PREFIX.sub("", f.stem).replace("_", "-")
+             for f in files]
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    return [n if seen[n] == 1 else f"{f.parent.name}/{f.stem}" for n, f in zip(names, files)]
 
 
 def load_sets(root: Path) -> list[GtSet]:
