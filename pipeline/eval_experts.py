@@ -96,7 +96,7 @@ def scored_points(inst: Instance) -> list[tuple[str, np.ndarray, float]]:
         out.append(("body", _slice("body"), inst.ref["body_size"]))
     if inst.part == "hands":
         out.append(("hands", _slice("left_hand"), inst.ref["left_hand_size"]))
-    if inst.dataset == "coco-wholebody":
+    if inst.layout == "coco-wholebody":
         out += [("hands", _slice(f"{s}_hand"), inst.ref[f"{s}_hand_size"]) for s in ("left", "right")
                 if (gt[_slice(f"{s}_hand"), 2] > 0).any()]
     if "interocular" in inst.ref:
@@ -169,7 +169,7 @@ def evaluate(gt_root: Path, cfg, calibrate_on: tuple[str, ...] = ()) -> dict:
                     continue
                 label = f"{'body' if part == 'body' else 'hand'} PCK@0.2 · {ds}"
                 rows.append((label, idx, size, p, gt))
-                if part == "hands" and inst.dataset == "coco-wholebody":
+                if part == "hands" and inst.layout == "coco-wholebody":
                     rows.append((f"{label}, sides swapped (convention check)", idx, size, _swap_hands(p), gt))
             for row, idx, size, pp, g in rows:
                 h, n, k = pck_hits(pp, g, idx, size)

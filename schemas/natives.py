@@ -71,3 +71,28 @@ WFLW98_TO_IBUG68 = (list(range(0, 33, 2)) + [33, 34, 35, 36, 37, 42, 43, 44, 45,
                     + [60, 61, 63, 64, 65, 67, 68, 69, 71, 72, 73, 75] + list(range(76, 96)))
 assert len(WFLW98_TO_IBUG68) == 68
 WFLW_98 = _register(NativeLayout("wflw-98", 98, tuple((("face", i), (w,)) for i, w in enumerate(WFLW98_TO_IBUG68))))
+
+
+# Ground-truth body layouts read by `skelforge eval` / `eval-experts` (workers/eval/gt_layouts.py). Their joints
+# without a canonical counterpart (head top, neck, thorax, pelvis, JHMDB's belly and head centre) are not mapped,
+# so they are not scored. "left" is the subject's left in each dataset's own naming; the orders are the files'
+# category keypoint names (CrowdPose, AIC, JHMDB) and MPII's documented joint ids, checked against the data by
+# tests/test_eval_e2e.py (the experts put each mapped left joint nearer the ground truth's left joint than its
+# right one).
+def _named(*names: str) -> tuple:
+    return tuple((("body", B[n]), (i,)) for i, n in enumerate(names) if n in B)
+
+
+CROWDPOSE_14 = _register(NativeLayout("crowdpose-14", 14, _named(
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "head_top", "neck")))
+AIC_14 = _register(NativeLayout("aic-14", 14, _named(
+    "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist", "right_hip",
+    "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle", "head_top", "neck")))
+JHMDB_15 = _register(NativeLayout("jhmdb-15", 15, _named(
+    "neck", "belly", "head", "right_shoulder", "left_shoulder", "right_hip", "left_hip", "right_elbow",
+    "left_elbow", "right_knee", "left_knee", "right_wrist", "left_wrist", "right_ankle", "left_ankle")))
+MPII_16 = _register(NativeLayout("mpii-16", 16, _named(
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "pelvis", "thorax",
+    "upper_neck", "head_top", "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
+    "left_wrist")))

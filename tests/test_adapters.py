@@ -83,3 +83,22 @@ def test_duplicate_clip_ids(tmp_path):
     root = touch(tmp_path / "d", "S001C001P001R001A001_rgb.avi", "x/S001C001P001R001A001.avi")
     with pytest.raises(AdapterError, match="duplicate clip ids"):
         discover(root, BuildConfig())
+
+
+def test_folders_list_still_images_with_their_kind_and_length_rules(tmp_path):
+    """Images are inputs of the folders adapter; the kind comes from the content (a real JPEG from the GT
+    samples, and an empty file named .png, which is no image and stays a 'video' to fail at probe)."""
+    root = tmp_path / "f"
+    (root / "people").mkdir(parents=True)
+    jpg = root / "people" / "a.jpg"
+    jpg.write_bytes((SAMPLES / "gt" / "coco" / "000000000785.jpg").read_bytes())
+    touch(root, "people/empty.png", "people/v.mp4")
+    name, items = discover(root, BuildConfig())
+    kinds = {i.clip_id: (i.extra["input_kind"], i.extra["length_rules"]) for i in items}
+    assert name == "folders"
+    assert kinds["people/a"] == ("image", "track.min_frames 5 -> 1; filter.min_frames 15 -> 1 (image: one frame)")
+    assert kinds["people/empty"] == ("video", None) and kinds["people/v"] == ("video", None)
+    # a length rule switched off in the config stays off for a still
+    cfg = BuildConfig.model_validate({"filter": {"min_frames": None}, "track": {"min_frames": 3}})
+    assert {i.clip_id: i.extra["length_rules"] for i in discover(root, cfg)[1]}["people/a"] == \
+        "track.min_frames 3 -> 1 (image: one frame)"

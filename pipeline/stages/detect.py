@@ -24,6 +24,7 @@ import json
 import numpy as np
 
 from workers import models
+from workers.decode.input_kind import length_rule
 from workers.track.follow import Follower
 from workers.track.select import select_actors
 from workers.track.switches import identity_switches
@@ -38,7 +39,8 @@ def run(ctx, inputs) -> Artifact:
     frames = ctx.frames(inputs["frames"].arrays["src_index"])
     det = models.detector(d.detector, json.dumps(d.model_dump(mode="json"), sort_keys=True))
     follower = Follower(models.body_landmarker(d.num_threads), t.follow_presence) if t.follow else None
-    tracker = Tracker(t.min_iou, t.max_gap, t.min_frames, follower)
+    min_frames = length_rule(inputs["frames"].meta.get("input_kind", "video"), "track.min_frames", t.min_frames)
+    tracker = Tracker(t.min_iou, t.max_gap, min_frames, follower)
     counts = []
     for k, frame in enumerate(frames):
         dets = det(frame)

@@ -10,6 +10,7 @@ resources: 1 CPU, microseconds
 from __future__ import annotations
 
 from workers.curation.rules import apply_rules
+from workers.decode.input_kind import input_kind, length_rule
 
 from ..cache import Artifact
 from ..dag import Stage
@@ -17,8 +18,9 @@ from ..dag import Stage
 
 def run(ctx, inputs) -> Artifact:
     f = ctx.cfg.filter
+    min_frames = length_rule(input_kind(ctx.item.path), "filter.min_frames", f.min_frames)   # stills: 1
     fail = apply_rules(inputs["quality"].meta["scores"],
-                       {"min_frames": f.min_frames, "min_pose_ratio": f.min_pose_ratio,
+                       {"min_frames": min_frames, "min_pose_ratio": f.min_pose_ratio,
                         "min_confidence": f.min_confidence, "max_identity_switches": f.max_identity_switches,
                         "max_part_violations": f.max_part_violations}, dict(f.min_part_present))
     if fail is None:

@@ -17,6 +17,8 @@ Frames are byte-identical to `frame.to_ndarray(format="rgb24")` of the decoded s
 (`cv2.INTER_AREA`) to the first needed frame's size when the stream changes size mid-way, then rotated with
 `np.rot90`.
 
+A still image (workers/decode/image.py) gives `StillFrames`, the same shape over its one decoded picture.
+
 Where frames come from (chosen when the first needed frame is decoded, never visible in the frames themselves):
 - spooled: when the distinct needed frames fit in `budget` bytes (default `SPOOL_BUDGET`, 1 GiB: a 1080p clip
   of about 5.7 s, 720p 12 s, 340x256 2 min), the opening pass writes them raw to an *unnamed* scratch file
@@ -41,6 +43,7 @@ from typing import Iterator, Optional
 import av
 import numpy as np
 
+from .image import StillFrames, image_format
 from .probe import VideoError
 
 SPOOL_BUDGET = 1 << 30      # bytes of scratch one clip may spool
@@ -215,9 +218,12 @@ class FrameSource:
             self._stream.close()
 
 
-def open_frames(video: str, src_index: np.ndarray, scratch: Path, budget: Optional[int] = None) -> FrameSource:
+def open_frames(video: str, src_index: np.ndarray, scratch: Path, budget: Optional[int] = None
+                ) -> FrameSource | StillFrames:
     """Decode `video` through the last source frame `src_index` needs (spooling the needed frames when they fit
     in `budget` bytes, default `SPOOL_BUDGET`, under `scratch`); raise `Truncated` when the decoder stops first."""
+    if image_format(video):                 # a still: one decoded picture (workers/decode/image.py)
+        return StillFrames(video, src_index)
     budget = SPOOL_BUDGET if budget is None else budget
     src_index = np.asarray(src_index, dtype=np.int64)
     needed = np.unique(src_index)
