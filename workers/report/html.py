@@ -13,7 +13,7 @@ TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.bad{color:#c62828}.thumbs{display:flex;gap:8px;flex-wrap:wrap}
-table.qc{font-size:12px}figure{margin:0}figcaption{font-size:12px;max-width:320px}img{max-width:100%}
+table.qc{font-size:12px}table.qc td.l{white-space:nowrap}figure{margin:0}figcaption{font-size:12px;max-width:320px}img{max-width:100%}
 </style></head><body>
 <h1>skelforge report — {{ title }}</h1>
 <p>{{ build.clips }} clips: {% for k, v in build.status.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}.
