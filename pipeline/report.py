@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,8 +31,10 @@ from workers.report.html import render
 from workers.report.ranking import TERMS, rank
 from workers.report.summary import PARTS, per_class, whole_build
 from workers.report.thumbs import read_frame, thumbnail
+from workers.report.viewer import draw_frame, frames_at_30fps, write
 
 from .cache import Store, atomic_write_bytes
+from .show import clip_row
 
 THUMB_LAYOUT = "ntu-x-118"
 VIEWER_FRAMES = 60          # the report's viewer GIFs show 2 s around each worst clip's worst frame
@@ -87,8 +90,6 @@ def _thumb(store: Store, row: dict, rec: dict, points: np.ndarray | None) -> dic
 
 def _viewer_gif(out: Path, row: dict, rec: dict, layouts: list[str]) -> str | None:
     """The viewer's animation of a kept clip's worst moment (frames worst.start .. worst.end - 1)."""
-    from .show import clip_row
-    from workers.report.viewer import draw_frame, frames_at_30fps, write
     if row["status"] != "ok" or not layouts or rec["worst"] is None:
         return None
     layout = THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]
@@ -96,7 +97,6 @@ def _viewer_gif(out: Path, row: dict, rec: dict, layouts: list[str]) -> str | No
     shard = clip_row(out, layout, row["clip_id"])
     kp = np.asarray(shard["keypoints"], np.float32).reshape(shard["keypoints_shape"])
     s, e = rec["worst"]["start"], rec["worst"]["end"]
-    import tempfile
     with tempfile.TemporaryDirectory() as work:
         frames = frames_at_30fps(row["source_path"], e, (row.get("height") or 0, row.get("width") or 0),
                                  Path(work), start=s)
