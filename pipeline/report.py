@@ -1,10 +1,24 @@
 """Build the per-class quality report from a build's manifest and stage cache (nothing is recomputed):
-OUT/report/index.html (self-contained) and OUT/report/quality.json. Every file goes inside OUT/report, which
-must not hold a source video (UnsafeDestination, a ValueError, before anything is written); every string on the
-page is escaped by the template (`workers.report.html`)."""
+OUT/report/index.html (self-contained), OUT/report/quality.json and OUT/report/clips.csv. Every file goes inside
+OUT/report, which must not hold a source video (UnsafeDestination, a ValueError, before anything is written);
+every string on the page is escaped by the template (`workers.report.html`).
+
+Per clip (`clip_record`): people detected (detect's tracks) vs kept (actors) vs expected, pose and actors ratio,
+per-part presence, confidence and reasons for absence, identity switches, part violations and lag-free jerk
+(`workers.report.clipqc`, from the cached refine points, detect meta and quality scores), the composite and its
+terms (`workers.report.ranking`), and the worst moment: the frame where the per-frame badness peaks and the
+VIEWER_FRAMES frames around it. quality.json and clips.csv hold every clip, worst first; the page shows the worst
+TABLE_PER_CLASS per class, and the worst THUMBS_PER_CLASS per class as thumbnails of their worst frame linked to
+the viewer's animation of their worst moment. The report's own seconds (everything but writing its files) are in
+the page's and quality.json's per-stage table."""
 from __future__ import annotations
 
+import csv
+import io
 import json
+import tempfile
+import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -12,60 +26,144 @@ import numpy as np
 from workers.convert.layout_eval import apply_layout
 from workers.io.dest_guard import check_dest, within
 from workers.report import plots
+from workers.report.clipqc import QC_PARTS, REASONS, measure, worst_window
 from workers.report.html import render
-from workers.report.summary import PARTS, per_class, whole_build, worst_clips
+from workers.report.ranking import TERMS, rank
+from workers.report.summary import PARTS, per_class, whole_build
 from workers.report.thumbs import read_frame, thumbnail
+from workers.report.viewer import draw_frame, frames_at_30fps, write
 
 from .cache import Store, atomic_write_bytes
+from .show import clip_row
 
 THUMB_LAYOUT = "ntu-x-118"
-VIEWER_FRAMES = 60          # the report's viewer GIFs show each worst clip's first 2 s
+VIEWER_FRAMES = 60          # the report's viewer GIFs show 2 s around each worst clip's worst frame
+TABLE_PER_CLASS = 10        # per-clip table rows per class on the page (all clips in quality.json / clips.csv)
+THUMBS_PER_CLASS = 3
 
 
-def _thumb(store: Store, row: dict) -> dict:
-    info = {"clip_id": row["clip_id"], "status": row["status"], "rule": row.get("filter_rule"),
-            "confidence": row.get("confidence"), "thumb": None, "frame": None}
-    ref = store.load("refine", row["refine_key"]) if row.get("refine_key") else None
-    frames = store.load("frames", row["frames_key"]) if row.get("frames_key") else None
-    if ref is None or frames is None:
-        return info
-    pts = ref.arrays["points"]                                              # (M, T, 145, 3)
-    counts = (pts[..., 2] > 0).sum((0, 2))
-    k = int(np.argmax(counts)) if counts.any() else 0
+def _load(store: Store, stage: str, row: dict):
+    key = row.get(f"{stage}_key")
+    return store.load(stage, key) if key else None
+
+
+def clip_record(store: Store, row: dict) -> tuple[dict, np.ndarray | None]:
+    """One clip's QC record (JSON-ready) and its refined points (None without a refine result)."""
+    det, ref, qual = _load(store, "detect", row), _load(store, "refine", row), _load(store, "quality", row)
+    dmeta = det.meta if det is not None else {}
+    switches = json.loads(row["switch_frames"]) if row.get("switch_frames") else dmeta.get("switch_frames", [])
+    scores = qual.meta.get("scores", {}) if qual is not None else {}
+    rec = {"clip_id": row["clip_id"], "class": row["label_name"], "status": row["status"],
+           "why": row.get("filter_rule") or row.get("reason"), "n_frames": row.get("n_frames"),
+           "tracks_detected": dmeta.get("n_tracks"), "actors_kept": dmeta.get("n_persons"),
+           "actors_expected": dmeta.get("expected_persons"),
+           "pose_ratio": row.get("pose_ratio"), "actors_ratio": row.get("actors_ratio"),
+           "confidence": row.get("confidence"),
+           "identity_switches": row.get("identity_switches", dmeta.get("identity_switches")),
+           "switch_frames": switches,
+           "part_violations": {p: v["violations"] for p, v in json.loads(row["quality"]).items()
+                               if "violations" in v} if row.get("quality") else None,
+           "part_violation_share": scores.get("part_violation_share"),
+           "parts": None, "identity_suspect": None, "jerk": None, "worst": None}
+    if ref is None or not row.get("width"):
+        return rec, None
+    points = ref.arrays["points"]
+    m = measure(points, row["width"], row["height"], dmeta.get("expected_persons", points.shape[0]), switches)
+    k, start, end = worst_window(m["badness"], VIEWER_FRAMES)
+    rec.update(parts=m["parts"], identity_suspect=m["identity_suspect"], jerk=m["jerk"],
+               worst={"frame": k, "start": start, "end": end, "badness": round(float(m["badness"][k]), 4),
+                      **{t: round(float(v[k]), 4) for t, v in m["frame_terms"].items()}})
+    return rec, points
+
+
+def _thumb(store: Store, row: dict, rec: dict, points: np.ndarray | None) -> dict:
+    """Thumbnail of the clip's worst frame with the skeletons drawn (None when the frame cannot be had)."""
+    frames = _load(store, "frames", row)
+    if points is None or frames is None or rec["worst"] is None:
+        return {"thumb": None}
+    k = rec["worst"]["frame"]
     frame = read_frame(row["source_path"], int(frames.arrays["src_index"][k]))
-    if frame is not None:
-        info["thumb"] = thumbnail(frame, apply_layout(THUMB_LAYOUT, pts[:, k]), THUMB_LAYOUT)
-        info["frame"] = k
-    return info
+    if frame is None:
+        return {"thumb": None}
+    return {"thumb": thumbnail(frame, apply_layout(THUMB_LAYOUT, points[:, k]), THUMB_LAYOUT)}
 
 
-def _viewer_gif(out: Path, row: dict, layouts: list[str]) -> str | None:
-    """Viewer output for a kept clip (the skeleton on every frame), linked from its thumbnail."""
-    from .show import draw
-    if row["status"] != "ok" or not layouts:
+def _viewer_gif(out: Path, row: dict, rec: dict, layouts: list[str]) -> str | None:
+    """The viewer's animation of a kept clip's worst moment (frames worst.start .. worst.end - 1)."""
+    if row["status"] != "ok" or not layouts or rec["worst"] is None:
         return None
     layout = THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]
     rel = f"clips/{row['clip_id'].replace('/', '__')}.gif"
-    draw(out, row["clip_id"], layout, within(out / "report", rel), video=row["source_path"], width=320,
-         size=(row.get("height") or 0, row.get("width") or 0), max_frames=VIEWER_FRAMES)
+    shard = clip_row(out, layout, row["clip_id"])
+    kp = np.asarray(shard["keypoints"], np.float32).reshape(shard["keypoints_shape"])
+    s, e = rec["worst"]["start"], rec["worst"]["end"]
+    with tempfile.TemporaryDirectory() as work:
+        frames = frames_at_30fps(row["source_path"], e, (row.get("height") or 0, row.get("width") or 0),
+                                 Path(work), start=s)
+        write((draw_frame(img, kp[:, s + i], layout) for i, img in enumerate(frames)),
+              within(out / "report", rel), width=320)
     return rel
 
 
+def clips_csv(clips: list[dict]) -> bytes:
+    """Every clip, worst first, one flat row each (parts and absence reasons as columns)."""
+    head = ["clip_id", "class", "status", "why", "composite", *[f"term_{t}" for t in TERMS], "n_frames",
+            "tracks_detected", "actors_kept", "actors_expected", "pose_ratio", "actors_ratio", "confidence",
+            "identity_switches", "switch_frames", "identity_suspect", "part_violation_share", "jerk",
+            *[f"{p}_{k}" for p in QC_PARTS for k in ("presence", "confidence", *[f"absent_{r}" for r in REASONS])],
+            "worst_frame", "window_start", "window_end"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(head)
+    for c in clips:
+        parts = c["parts"] or {}
+        worst = c["worst"] or {}
+        w.writerow([c["clip_id"], c["class"], c["status"], c["why"], c["composite"],
+                    *[(c.get("terms") or {}).get(t) for t in TERMS], c["n_frames"], c["tracks_detected"],
+                    c["actors_kept"], c["actors_expected"], c["pose_ratio"], c["actors_ratio"], c["confidence"],
+                    c["identity_switches"], json.dumps(c["switch_frames"]), c["identity_suspect"],
+                    c["part_violation_share"], c["jerk"],
+                    *[v for p in QC_PARTS for v in (
+                        (parts[p]["presence"], parts[p]["confidence"], *[parts[p]["absent"].get(r, 0.0) for r in REASONS])
+                        if p in parts else [None] * (2 + len(REASONS)))],
+                    worst.get("frame"), worst.get("start"), worst.get("end")])
+    return buf.getvalue().encode()
+
+
 def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path) -> dict:
+    t0 = time.perf_counter()
     out = Path(out)
     dest = out / "report"
     check_dest(dest, [r["source_path"] for r in rows if r.get("source_path")])
-    page, record = within(dest, "index.html"), within(dest, "quality.json")
+    page, record, table = within(dest, "index.html"), within(dest, "quality.json"), within(dest, "clips.csv")
     classes = per_class(rows)
     build = whole_build(rows, stages)
     store = Store(cache_dir)
     layouts = [p.name for p in sorted((out / "shards").glob("*/")) if any(p.glob("*.parquet"))]
-    worst = {cls: [_thumb(store, r) | {"viewer": _viewer_gif(out, r, layouts)} for r in rs]
-             for cls, rs in worst_clips(rows).items()}
+    by_id = {r["clip_id"]: r for r in rows}
+    records, points = [], {}
+    for r in rows:
+        rec, pts = clip_record(store, r)
+        records.append(rec)
+        points[r["clip_id"]] = pts
+    clips = rank(records)
+    per_cls = defaultdict(list)
+    for c in clips:
+        if c["composite"] is not None:
+            per_cls[c["class"]].append(c)
+    table_rows = {cls: cs[:TABLE_PER_CLASS] for cls, cs in sorted(per_cls.items())}
+    worst = {cls: [{**c, **_thumb(store, by_id[c["clip_id"]], c, points[c["clip_id"]]),
+                    "viewer": _viewer_gif(out, by_id[c["clip_id"]], c, layouts)} for c in cs[:THUMBS_PER_CLASS]]
+             for cls, cs in table_rows.items()}
+    build["seconds_per_stage"]["report"] = round(time.perf_counter() - t0, 3)     # all but writing the files
     html = render(title=out.name, classes=classes, build=build, parts=PARTS, layout=THUMB_LAYOUT, worst=worst,
+                  table=table_rows, qc_parts=list(QC_PARTS), reasons=REASONS, terms=TERMS,
+                  counts={cls: len(cs) for cls, cs in per_cls.items()}, viewer_frames=VIEWER_FRAMES, table_n=TABLE_PER_CLASS,
                   plots={"retention": plots.retention_bars(classes), "heatmap": plots.confidence_heatmap(classes)})
-    quality = {"classes": classes, "build": build,
-               "worst": {c: [{k: v for k, v in t.items() if k != "thumb"} for t in ts] for c, ts in worst.items()}}
+    quality = {"classes": classes, "build": build, "clips": clips,
+               "worst": {c: [{k: v for k, v in t.items() if k in ("clip_id", "status", "composite", "worst", "viewer")}
+                             for t in ts] for c, ts in worst.items()}}
     atomic_write_bytes(page, html.encode())
     atomic_write_bytes(record, json.dumps(quality, indent=1).encode())
+    atomic_write_bytes(table, clips_csv(clips))
     return quality

@@ -62,3 +62,14 @@ def test_3d_and_errors(built, tmp_path):
     assert img is not None and img.std() > 10
     assert show(built, "no/such", "--save", tmp_path / "x.png").exit_code == 2
     assert show(built, "hug/clip", "--save", tmp_path / "x.avi").exit_code == 2
+
+
+def test_frames_from_a_start_are_the_clips_frames(built, tmp_path):
+    """The report's animations start mid-clip: frames_at_30fps(start=k) yields the clip's frames k.. exactly."""
+    from workers.report.viewer import frames_at_30fps
+    every = list(frames_at_30fps(str(NTU_CLIP), 24, (1080, 1920), tmp_path))
+    tail = list(frames_at_30fps(str(NTU_CLIP), 24, (1080, 1920), tmp_path, start=17))
+    assert len(every) == 24 and len(tail) == 7
+    assert all(np.array_equal(a, b) for a, b in zip(every[17:], tail))
+    assert not np.array_equal(every[0], tail[0])
+    assert len(list(frames_at_30fps(None, 24, (36, 64), tmp_path, start=20))) == 4      # blank canvas

@@ -1,6 +1,8 @@
 """filter — named, configurable rules over the quality scores (config `filter:`): too short, a pose in too
 few frames (Posetics: >= 50%), poor estimates (low mean confidence of the actors), too few joints present per
-part. Clips with no person (detect) or no pose (pose) are already filtered there, as NTU-X did.
+part, and (off by default) upper bounds on suspected identity switches and on the share of person-frames a hand
+or the face was off its body. Clips with no person (detect) or no pose (pose) are already filtered there, as
+NTU-X did. `--only filter` re-applies changed thresholds to the cached scores.
 
 inputs:    quality
 outputs:   meta: passed, or status=filtered with rule, value, threshold, reason

@@ -1,13 +1,17 @@
-"""report — per-class quality report: OUT/report/index.html (self-contained, opens from disk) and
-OUT/report/quality.json. Per class: clips in/kept/filtered/failed with reasons, detection rate, mean confidence
-per part, expert provenance shares, clip length; whole build: failure reasons, seconds per stage, cache hits;
-plots (retention bars worst-first, class x part confidence heatmap); the worst clips per class with a
-skeleton-overlay thumbnail. `skelforge report OUT` rebuilds it from the manifest and cache alone.
+"""report — per-class quality report: OUT/report/index.html (self-contained, opens from disk),
+OUT/report/quality.json and OUT/report/clips.csv. Per class: clips in/kept/filtered/failed with reasons,
+detection rate, mean confidence per part, expert provenance shares, clip length; per clip (worst first by a
+composite, `pipeline.report`): people detected vs kept, pose ratio, per-part presence / confidence / reasons for
+absence, identity switches, part violations, lag-free jerk; whole build: failure reasons, seconds per stage (the
+report's own included), cache hits; plots (retention bars worst-first, class x part confidence heatmap); the
+worst clips per class as a thumbnail of their worst frame linked to an animation of the 2 s around it.
+`skelforge report OUT` rebuilds it from the manifest and cache alone.
 
-inputs:    every clip's manifest row (after labels), the stage cache (refine, frames) for thumbnails
-outputs:   OUT/report/index.html, OUT/report/quality.json
+inputs:    every clip's manifest row (after labels), the stage cache (detect, refine, quality, frames)
+outputs:   OUT/report/index.html, OUT/report/quality.json, OUT/report/clips.csv
 params:    none (rebuilt only when what it shows changes)
-resources: the client process; decodes one frame per thumbnail
+resources: the client process; reads each clip's refine entry; decodes one frame per thumbnail and 2 s per
+           animation
 """
 from __future__ import annotations
 
@@ -39,7 +43,8 @@ def run(dctx, results: list[dict]) -> dict:
 # What the report shows; when none of it changed, the report is not rebuilt (its timings stay those of the
 # build that produced these results).
 CONTENT = ("clip_id", "status", "stage", "reason", "label", "label_name", "split", "refine_key", "frames_key",
-           "quality", "confidence", "actors_ratio", "provenance", "filter_rule", "filter_value", "n_frames",
+           "detect_key", "quality_key", "quality", "confidence", "actors_ratio", "pose_ratio", "provenance",
+           "filter_rule", "filter_value", "n_frames", "width", "height", "identity_switches", "switch_frames",
            "fit3d_method", "fit3d_errors")
 
 

@@ -78,12 +78,3 @@ def whole_build(rows: list[dict], stages: list[str]) -> dict:
         "seconds_per_stage": {s: round(sum(r.get(f"{s}_seconds") or 0 for r in rows), 3) for s in stages},
         "cache_hits": {s: sum(bool(r.get(f"{s}_cached")) for r in rows) for s in stages},
     }
-
-
-def worst_clips(rows: list[dict], per_class_n: int = 3) -> dict[str, list[dict]]:
-    """Per class, the clips with a skeleton but the lowest body confidence (kept or filtered by a rule)."""
-    by = defaultdict(list)
-    for r in rows:
-        if r.get("confidence") is not None:
-            by[r["label_name"]].append(r)
-    return {k: sorted(v, key=lambda r: (r["confidence"], r["clip_id"]))[:per_class_n] for k, v in sorted(by.items())}

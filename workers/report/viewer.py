@@ -61,11 +61,12 @@ def _label(img: np.ndarray, text: str, pts: np.ndarray, colour: tuple[int, int, 
     cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), t, cv2.LINE_AA)
 
 
-def frames_at_30fps(video: Optional[str], T: int, size: tuple[int, int], work: Path) -> Iterator[np.ndarray]:
-    """The clip's output frames (RGB) as the build saw them, or blank canvases of `size` (h, w)."""
+def frames_at_30fps(video: Optional[str], T: int, size: tuple[int, int], work: Path, start: int = 0
+                    ) -> Iterator[np.ndarray]:
+    """The clip's output frames start..T-1 (RGB) as the build saw them, or blank canvases of `size` (h, w)."""
     if video and Path(video).exists():
         times, end = presentation_times(video)
-        idx = resample_indices(times, end, 30, T)
+        idx = resample_indices(times, end, 30, T)[start:]
         try:
             source = open_frames(video, idx, work)
         except Truncated:
@@ -75,7 +76,7 @@ def frames_at_30fps(video: Optional[str], T: int, size: tuple[int, int], work: P
                 yield from source
             return
     h, w = size
-    for _ in range(T):
+    for _ in range(start, T):
         yield np.full((h, w, 3), 255, np.uint8)
 
 
