@@ -68,14 +68,15 @@ def test_ntu_two_person_clip(ntu):
     det = Store(out / ".cache").load("detect", row["detect_key"]).arrays
     present = ~np.isnan(det["tracks"][det["actors"]][..., 0])
     assert present.shape == (2, 72)
-    assert present.all(0).sum() > 72 / 2, "two tracks in most frames"
+    assert present.all(0).sum() >= 0.9 * 72, "both actors tracked through the hug (detector loses one: followed)"
+    assert det["followed"][det["actors"]].any(), "the hug is bridged by following, not by interpolation"
 
     rows, meta, files = shard_rows(out, "ntu-x-118")
     assert [f.name for f in files] == ["val-00000-of-00001.parquet"]
     kp = reshape(rows[0])
     assert kp.shape == (2, 72, 118, 3) and rows[0]["n_frames"] == 72 and rows[0]["n_persons"] == 2
     body = kp[..., :25, 2].max(-1) > 0
-    assert body.all(0).sum() > 72 / 2, "both actors posed in most frames"
+    assert body.all(0).sum() >= 0.9 * 72, "both actors posed in at least 90% of frames"
     # two different people: their necks are far apart wherever both are posed in the first second
     both = body.all(0)[:30]
     neck_gap = np.linalg.norm(kp[0, :30, 1, :2] - kp[1, :30, 1, :2], axis=-1)[both]

@@ -35,11 +35,7 @@ def same_person(boxes: np.ndarray, iou: float, centre_ratio: float = 0.5) -> np.
 
 def weighted_nms(scores: np.ndarray, boxes: np.ndarray, values: np.ndarray, iou: float) -> np.ndarray:
     """Cluster detections that are the same person as the cluster head (highest score first); each cluster
-    becomes the score-weighted mean of its `values` rows (N,D), scored by its head. Returns (K, 1+D).
-
-    A head whose would-be cluster holds two people is dropped instead (`_holds_two`): a coarse view's detection
-    that straddles two people standing close (its face box spans both faces) would otherwise merge them into
-    one, and the second person is lost."""
+    becomes the score-weighted mean of its `values` rows (N,D), scored by its head. Returns (K, 1+D)."""
     order = np.argsort(-scores, kind="stable")
     same = same_person(boxes, iou)
     taken = np.zeros(len(scores), dtype=bool)
@@ -48,27 +44,7 @@ def weighted_nms(scores: np.ndarray, boxes: np.ndarray, values: np.ndarray, iou:
         if taken[head]:
             continue
         members = np.flatnonzero(same[head] & ~taken)
-        if _holds_two(head, members, scores, same):
-            taken[head] = True
-            continue
         taken[members] = True
         w = scores[members][:, None]
         out.append(np.concatenate([[scores[head]], (values[members] * w).sum(0) / w.sum()]))
     return np.array(out, dtype=np.float32).reshape(-1, 1 + values.shape[1])
-
-
-def _holds_two(head: int, members: np.ndarray, scores: np.ndarray, same: np.ndarray) -> bool:
-    """Whether the members other than the head fall into at least two groups that are not the same person
-    (greedy clustering, best first), each group's summed score at least the head's: evidence for two people as
-    strong as the head's for one. A stray low-score detection of one person is no such group."""
-    rest = [int(m) for m in members[np.argsort(-scores[members], kind="stable")] if m != head]
-    groups: list[list[int]] = []
-    for m in rest:
-        for g in groups:
-            if same[g[0], m]:
-                g.append(m)
-                break
-        else:
-            groups.append([m])
-    strong = [g for g in groups if scores[g].sum() >= scores[head]]
-    return any(not same[a[0], b[0]] for i, a in enumerate(strong) for b in strong[i + 1:])
