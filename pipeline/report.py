@@ -68,7 +68,8 @@ def clip_record(store: Store, row: dict) -> tuple[dict, np.ndarray | None]:
     if ref is None or not row.get("width"):
         return rec, None
     points = ref.arrays["points"]
-    m = measure(points, row["width"], row["height"], dmeta.get("expected_persons", points.shape[0]), switches)
+    m = measure(points, row["width"], row["height"], dmeta.get("expected_persons", points.shape[0]), switches,
+                ref.arrays.get("part_violations"))
     k, start, end = worst_window(m["badness"], VIEWER_FRAMES)
     rec.update(parts=m["parts"], identity_suspect=m["identity_suspect"], jerk=m["jerk"],
                worst={"frame": k, "start": start, "end": end, "badness": round(float(m["badness"][k]), 4),

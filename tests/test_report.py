@@ -335,3 +335,18 @@ def test_only_filter_reapplies_changed_thresholds_from_cache(built, tmp_path):
         assert after[c]["filter_value"] == round(before[c]["confidence"], 4)
     for c in set(scored) - set(kept):                  # an earlier rule still names the others
         assert after[c]["filter_rule"] == before[c]["filter_rule"]
+
+
+def test_part_violations_enter_the_worst_moment_synthetic_mask():
+    """Refine's per-frame violation mask (constructed here) raises badness exactly at its frames."""
+    from workers.report.clipqc import QC_PARTS, frame_terms
+    M, T = 2, 10
+    present = {p: np.ones((M, T), bool) for p in QC_PARTS}
+    posed = np.ones((M, T), bool)
+    viol = np.zeros((M, T, 3), bool)
+    viol[1, 6, 0] = viol[1, 6, 2] = True                       # person 1, frame 6: left hand and face off the body
+    terms = frame_terms(present, posed, 2, [[], []], viol)
+    assert terms["part_violations"][6] == pytest.approx(2 / 6) and terms["part_violations"].sum() == pytest.approx(2 / 6)
+    bad = np.mean(list(terms.values()), axis=0)
+    assert int(np.argmax(bad)) == 6
+    assert not frame_terms(present, posed, 2, [[], []])["part_violations"].any()

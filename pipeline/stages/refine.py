@@ -3,7 +3,8 @@
 inputs:    pose (the per-expert results it lists)
 outputs:   arrays: points (M, T, 145, 3) canonical x, y, confidence; provenance (M, T, 145) int8 = index into
            meta.experts, -1 none, -2 interpolated; frame_confidence (M, T) (SSTA-PRS); world (M, T, 33, 4)
-           from the first listed body expert with metric 3D;
+           from the first listed body expert with metric 3D; part_violations (M, T, 3) bool = person-frames where
+           the left hand, right hand, face was dropped for lying off its body;
            meta: experts (provenance order), provenance shares per part, fusion stats, part_violations
            {left_hand, right_hand, face: person-frames where that part was dropped for lying off its body}
 params:    refine.* (incl. expert_weights: calibrated reliability; hand_limit, face_limit: part-to-body limits),
@@ -18,7 +19,7 @@ import numpy as np
 from schemas.layouts import SOURCE_PARTS, source_offset
 from schemas.layouts.mediapipe import BODY_BONES, BODY_LIMBS, BODY_SWAP_GROUPS
 from workers.fusion.fuse import Fused, FusionParams
-from workers.fusion.parts import PartLimits, fuse_consistent
+from workers.fusion.parts import PARTS, PartLimits, fuse_consistent
 
 from ..cache import Artifact
 from ..dag import Stage
@@ -93,7 +94,9 @@ def run(ctx, inputs) -> Artifact:
                   np.concatenate([f.frame_confidence for f, _ in each]),
                   {k: sum(f.stats[k] for f, _ in each) for k in each[0][0].stats} if each else {})
     dropped = {part: np.concatenate([d[part] for _, d in each]) for part in (each[0][1] if each else {})}
-    arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence}
+    arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence,
+              "part_violations": np.stack([dropped[p] for p in PARTS], -1) if M else np.zeros((0, T, len(PARTS)),
+                                                                                               bool)}
     world = _world(subs, [n for n in names if "body" in listed[n]], (M, T))
     if world is not None:
         arrays["world"] = world

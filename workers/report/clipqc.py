@@ -25,11 +25,11 @@ image, score near 0), and such a guess is not an observation of the part.
                      face's 16 jaw gaps across its width (expected width = the body's head-joint box, the
                      person's 90th percentile over the clip, as workers.fusion.parts measures it)
     not_detected     none of the above
-  badness (T,)       per frame, the mean of three shares in [0, 1]: actors missing (1 - posed actors / the actors
+  badness (T,)       per frame, the mean of four shares in [0, 1]: actors missing (1 - posed actors / the actors
                      expected, capped at the actors kept, as quality's actors_ratio), parts absent (over actors x
-                     parts), and a suspected identity switch at that frame (0 or 1). Refine's part violations are
-                     counted per clip only (the per-frame mask is not persisted), so they enter the clip's
-                     composite (workers.report.ranking), not this curve.
+                     parts), a suspected identity switch at that frame (0 or 1), and part violations (refine's
+                     per-frame mask: hands and faces dropped for lying off their body, over actors x those 3
+                     parts; a refine result without the mask counts 0)
   identity_suspect   share of person-frames whose identity is suspect: each actor's track is cut at its switch
                      frames and every segment but the longest (presumed the right person) is suspect
   jerk               workers.fusion.motion_metrics.jerk of the body joints that exist (mean |third difference| per
@@ -170,8 +170,9 @@ def absent_reasons(f: ClipView, present: dict[str, np.ndarray]) -> dict[str, dic
 
 
 def frame_terms(present: dict[str, np.ndarray], posed: np.ndarray, expected: int,
-                switch_frames: list[list[int]]) -> dict[str, np.ndarray]:
-    """{term: (T,) in [0, 1]} per frame: actors missing, parts absent, suspected identity switch (docstring)."""
+                switch_frames: list[list[int]], violations: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """{term: (T,) in [0, 1]} per frame: actors missing, parts absent, suspected identity switch, part
+    violations (`violations` (M, T, 3) from refine; docstring)."""
     M, T = posed.shape
     want = max(min(expected, M), 1)
     switch = np.zeros(T)
@@ -179,7 +180,9 @@ def frame_terms(present: dict[str, np.ndarray], posed: np.ndarray, expected: int
         switch[[k for k in frames if 0 <= k < T]] = 1.0
     return {"actors_missing": 1.0 - np.minimum(posed.sum(0), want) / want,
             "parts_absent": 1.0 - np.mean([present[p].mean(0) for p in QC_PARTS], axis=0) if M else np.ones(T),
-            "switch": switch}
+            "switch": switch,
+            "part_violations": (violations.mean((0, 2)) if violations is not None and violations.size
+                                else np.zeros(T))}
 
 
 def identity_suspect(switch_frames: list[list[int]], M: int, T: int) -> float:
@@ -211,7 +214,8 @@ def worst_window(badness: np.ndarray, length: int) -> tuple[int, int, int]:
     return k, start, start + n
 
 
-def measure(points: np.ndarray, width: int, height: int, expected: int, switch_frames: list[list[int]]) -> dict:
+def measure(points: np.ndarray, width: int, height: int, expected: int, switch_frames: list[list[int]],
+            violations: np.ndarray | None = None) -> dict:
     """points (M, T, 145, 3) refined canonical points -> the clip's QC measures (JSON-ready) and, as numpy
     arrays, its per-frame terms (`frame_terms`) and their mean (`badness`)."""
     f = ClipView(points, int(width), int(height))
@@ -226,7 +230,7 @@ def measure(points: np.ndarray, width: int, height: int, expected: int, switch_f
         parts[part] = {"presence": round(float(present[part].sum() / n), 4) if n else 0.0,
                        "confidence": round(float(points[..., idx, 2][pts].mean()), 4) if pts.any() else None,
                        "absent": {r: round(float(m.sum() / n), 4) for r, m in reasons[part].items() if m.any()}}
-    terms = frame_terms(present, posed, expected, switch_frames)
+    terms = frame_terms(present, posed, expected, switch_frames, violations)
     j = clip_jerk(f, f.inside)
     return {"parts": parts, "identity_suspect": round(identity_suspect(switch_frames, M, T), 4),
             "jerk": None if j is None else round(j, 6), "frame_terms": terms,
