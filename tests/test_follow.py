@@ -5,8 +5,9 @@ The NTU hug (../shared/samples/videos/ntu) is the real case: from frame 41 the p
 the two actors; the end-to-end figure (both actors posed in >= 90% of frames) is checked by
 tests/test_build_real.py. Here the parts, each on real frames:
   - the landmark model on a detection's ROI agrees with MediaPipe's own Pose solution;
-  - a track whose detections are withheld by the test (synthesized loss) is followed on the real frames and
-    stays on its person; the hug's lost actor is followed on the person, not on the other actor;
+  - an actor overlapping another whose detections are withheld by the test (synthesized loss) is followed on
+    the real frames and stays on their body; a person lost with nobody near is bridged, not followed; the
+    hug's lost actor is followed on their own body, not on the other actor;
   - `belongs` (constructed centres) refuses a pose whose hips are nearer another tracked person.
 """
 from __future__ import annotations
@@ -63,22 +64,40 @@ def test_landmarks_on_a_detection_roi_match_mediapipe_pose(models):
     assert lm(np.zeros_like(frame), roi_from_points(d[0, 5:7], d[0, 7:9])).presence < 0.5
 
 
-def test_track_followed_through_withheld_detections_synthesized_loss(models):
+def test_overlapping_actor_followed_through_withheld_detections_synthesized_loss(models, ntu_frames):
+    """NTU's two actors stand within each other's body radius from the start: the test withholds one actor's
+    detections for 20 frames; the track is followed on that actor's body and picked up again after."""
     det, lm = models
-    frames = frames_of(TAI_CHI, 60)
+    dets = [det(f) for f in ntu_frames[:40]]
+    assert all(len(d) == 2 for d in dets)
+    left = [d[np.argsort(d[:, 5])] for d in dets]               # per frame: [left actor, right actor]
+    tr = Tracker(follower=Follower(lm))
+    for t, (f, d) in enumerate(zip(ntu_frames, left)):
+        tr.step(t, d[1:] if 10 <= t < 30 else d, f)             # the test withholds the left actor's detection
+    tracks, observed, followed = tr.result()
+    assert len(tracks) == 2
+    k = int(np.argmin(tracks[:, 0, 5]))                          # the left actor's track
+    assert followed[k, 10:30].all() and not followed[k, :10].any() and observed[k, 30:].all()
+    assert not followed[1 - k].any()
+    r = np.linalg.norm(left[20][0, 7:9] - left[20][0, 5:7])
+    for t in (10, 20, 29):                                       # on the body the detector saw there
+        assert np.linalg.norm(tracks[k, t, 5:7] - left[t][0, 5:7]) < 0.3 * r
+    pts, _ = tr.landmarks(np.array([k]))
+    assert (pts[0, 10:30, :, 2] > 0).any(-1).all()
+
+
+def test_a_person_lost_with_nobody_near_is_bridged_not_followed_synthesized_loss(models):
+    det, lm = models
+    frames = frames_of(TAI_CHI, 40)
     dets = [det(f) for f in frames]
     assert all(len(d) == 1 for d in dets)
-    tr = Tracker(follower=Follower(lm))
+    follower = Follower(lm)
+    tr = Tracker(follower=follower)
     for t, (f, d) in enumerate(zip(frames, dets)):
-        tr.step(t, d[:0] if 20 <= t < 50 else d, f)             # the test withholds 30 frames of detections
+        tr.step(t, d[:0] if 20 <= t < 30 else d, f)             # the test withholds 10 frames of detections
     tracks, observed, followed = tr.result()
-    assert len(tracks) == 1
-    assert followed[0, 20:50].all() and not followed[0, :20].any() and observed[0, 50:].all()
-    r = np.linalg.norm(dets[30][0, 7:9] - dets[30][0, 5:7])
-    for t in (20, 35, 49):                                       # still on the person the detector sees there
-        assert np.linalg.norm(tracks[0, t, 5:7] - dets[t][0, 5:7]) < 0.3 * r
-    pts, _ = tr.landmarks(np.array([0]))
-    assert (pts[0, 20:50, :, 2] > 0).any(-1).all() and not (pts[0, :20, :, 2] > 0).any()
+    assert len(tracks) == 1 and not followed.any() and follower.calls == 0
+    assert not observed[0, 20:30].any() and np.isfinite(tracks[0, 20:30, 5]).all()     # bridged (max_gap 15)
 
 
 def test_the_lost_hug_actor_is_followed_on_their_own_body(models, ntu_frames):

@@ -27,7 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from ..detect.blazepose import DET_COLS, person_boxes
 from ..detect.nms import box_iou
 from ..pose.body_landmarks import Landmarks
-from .follow import crowded, nearest_body
+from .follow import REJOIN_CENTRE, crowded, nearest_body, same_body
 from .switches import HISTORY, allowances, body_points, predict
 
 SCALE_WEIGHT = 0.5
@@ -59,7 +59,8 @@ def predicted(history: dict[int, np.ndarray], t: int) -> tuple[np.ndarray, float
 
 def association_cost(rows: list[dict[int, np.ndarray]], last: list[int], alive: list[int], dets: np.ndarray,
                      t: int, min_iou: float) -> np.ndarray:
-    """(len(alive), len(dets)) cost of continuing each live track with each detection; REFUSED where refused."""
+    """(len(alive), len(dets)) cost of continuing each live track with each detection; REFUSED where refused.
+    rows[k]: the track's detections (the motion history), last[k]: the frame of its last one."""
     preds = [predicted(rows[k], t) for k in alive]
     cost, iou_body = iou_cost(np.stack([p[0] for p in preds]), dets)
     side_pred = np.array([p[1] for p in preds])
@@ -72,8 +73,9 @@ def association_cost(rows: list[dict[int, np.ndarray]], last: list[int], alive: 
 
 class Tracker:
     """Online: `step(t, dets, frame)` for t = 0, 1, ... then `result()`. With a `follower`
-    (`workers.track.follow`), a live track the detections did not continue at t, but seen at t - 1, is followed
-    on `frame` by its own landmarks; such frames are `followed`, not `observed`."""
+    (`workers.track.follow`), a live track the detections did not continue at t, but whose landmarks are known
+    at t - 1 (another body overlapped it, or it was already followed), is followed on `frame` by its own
+    landmarks; such frames are `followed`, not `observed`."""
 
     def __init__(self, min_iou: float = 0.2, max_gap: int = 15, min_frames: int = 5, follower=None):
         self.min_iou, self.max_gap, self.min_frames, self.follower = min_iou, max_gap, min_frames, follower
@@ -91,7 +93,11 @@ class Tracker:
         matched_dets: set[int] = set()
         continued: set[int] = set()
         if alive and len(dets):
-            cost = association_cost(rows, last, alive, dets, t, self.min_iou)
+            # motion is predicted from detections only: a followed frame is another sensor's estimate of the
+            # body centre (the landmark model's), mixing the two would read their offset as velocity
+            history = [{f: r for f, r in rows[k].items() if f not in self.followed[k]} for k in range(len(rows))]
+            detected = [max(h) for h in history]
+            cost = association_cost(history, detected, alive, dets, t, self.min_iou)
             r, c = linear_sum_assignment(cost)
             for i, j in zip(r, c):
                 if cost[i, j] < REFUSED:
@@ -102,7 +108,9 @@ class Tracker:
                     continued.add(k)
         if self.follower is not None and frame is not None:
             self._refresh(t, frame, sorted(continued))
-            self._follow(t, frame, [k for k in alive if k not in continued and last[k] == t - 1], dets)
+            self._follow(t, frame, [k for k in alive if k not in continued and last[k] == t - 1
+                                    and self.landmark_rows.get(k, (None,))[0] == t - 1], dets)
+            self._rejoin(t, dets, matched_dets)
         for j in range(len(dets)):
             if j not in matched_dets:
                 rows.append({t: dets[j]})
@@ -149,6 +157,22 @@ class Tracker:
                 self.last[k] = t
                 self.landmark_rows[k] = (t, row)
                 taken.append(row[None])
+
+    def _rejoin(self, t: int, dets: np.ndarray, matched: set[int]) -> None:
+        """A detection the association refused that lies on a body followed at t continues that track: the
+        detector found the person again, where the landmarks say they are now (a prediction from the last
+        detection may be far off after a long follow)."""
+        for j in sorted(set(range(len(dets))) - matched, key=lambda j: -dets[j, 0]):
+            now = [k for k in range(len(self.rows)) if t in self.followed[k]]
+            if not now:
+                return
+            rows = np.stack([self.rows[k][t] for k in now])
+            i = nearest_body(dets[j], rows)
+            if same_body(dets[j], rows[i][None], REJOIN_CENTRE):
+                k = now[i]
+                self.rows[k][t] = dets[j]
+                self.followed[k].discard(t)
+                matched.add(j)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """tracks (K, T, 9) float32 (NaN where absent), observed (K, T) bool (detected), followed (K, T) bool
