@@ -66,7 +66,6 @@ def _motion(x: np.ndarray) -> np.ndarray:
     return m
 
 
-# modality folder -> (format folder, extension, writer, transform); each combination is read by a feeder above
 def _save_npy(path: Path, arr: np.ndarray) -> None:
     np.save(path, arr)
 
@@ -77,6 +76,7 @@ def _save_h5(path: Path, arr: np.ndarray) -> None:
         f.create_dataset("data", data=arr)
 
 
+# (modality folder, format folder, extension, writer, transform): each is what one of the feeders above reads
 OUTPUTS = [("joint_data", "np_data", ".npy", _save_npy, lambda x: x),
            ("joint_data", "h5_data", ".h5", _save_h5, lambda x: x),
            ("joint_motion_data", "np_data", ".npy", _save_npy, _motion)]
