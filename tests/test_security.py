@@ -155,12 +155,12 @@ def test_export_and_show_refuse_a_dest_holding_or_inside_the_inputs(abs_csv_buil
     (cid,) = pq.read_table(out / "manifest.parquet").column("clip_id").to_pylist()
     for dest, says in ((src, "source video"), (root, "holds the build's input folder"),
                        (root / "videos" / "x", "lies inside the build's input folder")):
-        r = runner.invoke(app, ["export", str(out), "--format", "ntu-x-npy", "--layout", "coco-17",
+        r = runner.invoke(app, ["export", str(out), "--format", "pyskl", "--layout", "coco-17",
                                 "--dest", str(dest)])
         assert r.exit_code == 2 and says in r.output.replace("\n", " "), r.output
-    r = runner.invoke(app, ["export", str(out), "--format", "ntu-x-npy", "--layout", "coco-17",
+    r = runner.invoke(app, ["export", str(out), "--format", "pyskl", "--layout", "coco-17",
                             "--dest", str(tmp_path / "exp")])
-    assert r.exit_code == 0 and (tmp_path / "exp" / "labels.csv").is_file(), r.output
+    assert r.exit_code == 0 and (tmp_path / "exp" / "skelforge_coco-17.pkl").is_file(), r.output
     for save, extra in ((src / "walk.avi", []), (root / "videos" / "s.png", []),
                         (tmp_path / "mine.avi", ["--video", str(tmp_path / "mine.avi")])):
         r = runner.invoke(app, ["show", str(out), cid, "--layout", "coco-17", "--save", str(save), *extra])

@@ -1,10 +1,15 @@
 """NTU-X whole-body layouts: `ntu-x-118` (BODY_25 + 2x21 fingers + 51 face) and `ntu-x-67` (its first 67).
 
 Order = smplify-x `smpl_to_openpose(model_type='smplx', use_hands=True, use_face=True, use_face_contour=False)`
-(../shared/notes/layouts.md). Graph: BODY_25 bones, each hand a tree from its wrist hung off the body wrist
-(left hand off joint 7 LWrist, right off joint 4 RWrist), face chains as in PA-ResGCN's `ntu_ax` graph.
-Change from the released graph: there the face chains form 6 components not connected to the body; here each
-is linked so the graph is one component (edge_notes says which links were added).
+(../shared/notes/layouts.md). Graph = NTU-X's released graph, edge for edge (skelemoa/ntu-x at
+bb51200efc4e81530ba6d995cc48453177922d0b: PA-ResGCN `src/dataset/graph.py` 'ntu_ax' (118) / 'ntu_hx' (67), the same
+list as the 67-joint `graph/ntu_rgb_d.py` of MS-G3D, CTR-GCN, DSTA-Net and 4s-Shift-GCN, whose commented face
+part equals ntu_ax's): BODY_25 bones, each hand a tree from its wrist hung off the body wrist (left hand off
+joint 7 LWrist, right off joint 4 RWrist), the face as iBUG chains (brows, nose bridge, nose base, eyes and lips,
+the last four closed) with three links to the body: Nose - nose bridge top (iBUG 27), REye - right eye outer
+corner (iBUG 36), LEye - left eye outer corner (iBUG 42). The brows, the nose base and both lips stay detached,
+so ntu-x-118 has 6 components (the body with eyes and nose bridge, plus those 5); the action models handle that
+(`workers/action/graph.py`: a detached component is rooted at its lowest-index joint).
 """
 from __future__ import annotations
 
@@ -77,13 +82,8 @@ def _face_edges(base: int) -> list[tuple[int, int]]:
     e += chain([f(i) for i in range(42, 48)], closed=True)    # left eye
     e += chain([f(i) for i in range(48, 60)], closed=True)    # outer lip
     e += chain([f(i) for i in range(60, 68)], closed=True)    # inner lip
-    # Links added so the face is one component joined to the body (absent from the released NTU-X graph):
-    e += [(f(30), f(33)),          # nose tip -> subnasale (bridge to base)
-          (f(27), f(21)), (f(27), f(22)),   # bridge top -> inner brow ends
-          (f(27), f(39)), (f(27), f(42)),   # bridge top -> inner eye corners
-          (f(33), f(51)),          # subnasale -> upper lip centre
-          (f(48), f(60)), (f(54), f(64)),   # outer -> inner lip corners
-          (f(30), 0)]              # nose tip -> body Nose
+    # NTU-X's three face-body links (released graph: (78, 1), (87, 16), (93, 17) 1-based)
+    e += [(0, f(27)), (15, f(36)), (16, f(42))]
     return e
 
 
@@ -110,9 +110,9 @@ def _build(num: int) -> Layout:
         description=("NTU60-X/NTU120-X whole body: OpenPose BODY_25, left then right hand (21 each), "
                      "51 iBUG face points (17..67)" if num == 118 else
                      "NTU-X 67: BODY_25 + left and right hands (the NTU-X paper's best variant)"),
-        edge_notes=("Face chains linked to each other and to the body Nose (nose tip -> subnasale, bridge top -> "
-                    "inner brows and inner eye corners, subnasale -> upper lip, lip corners outer -> inner, "
-                    "nose tip -> Nose); the released NTU-X graph leaves them as 6 separate components."
+        edge_notes=("NTU-X's released graph: face chains (brows, nose bridge, nose base, eyes and lips closed) "
+                    "linked to the body only by Nose - nose bridge top, REye - right eye outer corner and "
+                    "LEye - left eye outer corner; brows, nose base and lips are detached components"
                     if num == 118 else ""),
     )
 

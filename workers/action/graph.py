@@ -5,11 +5,11 @@ Contract:
   edges, `inf` between joints that no path links.
 - `component_roots(layout)` -> (V,) int: the joint each joint's graph distances are measured from. That is
   `layout.center` for every joint connected to it. A joint in a component that does not hold the centre gets
-  that component's lowest-index joint as its own root (every registered layout is one component today, so
-  this only matters for layouts added later; it keeps partitions and bones defined instead of failing).
+  that component's lowest-index joint as its own root (ntu-x-118, NTU-X's released graph, has 5 such face
+  chains; it keeps partitions and bones defined instead of failing).
 - `parents(layout)` -> (V,) int: each joint's parent in the breadth-first tree grown from its root, i.e. the
   neighbour one hop closer to the root (edges directed away from the centre). A root is its own parent.
-  Where cycles give a joint several such neighbours (ntu-x-118's face/body links, coco-17's head triangles)
+  Where cycles give a joint several such neighbours (ntu-x-118's closed eye and lip chains, coco-17's head triangles)
   the lowest-index one is taken, so the tree is deterministic.
 - `spatial_adjacency(layout)` -> (3, V, V) float32, ST-GCN's "spatial" partitioning (Yan et al. 2018), in the
   orientation of its reference code: `A[k, v, w]` weights source joint v when aggregating into target joint w

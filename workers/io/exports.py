@@ -3,9 +3,8 @@
 pyskl         one pickle: dict(split={split: [frame_dir, ...]}, annotations=[dict(frame_dir, total_frames,
               img_shape=(h, w), original_shape=(h, w), label, keypoint (M, T, V, 2) float32,
               keypoint_score (M, T, V) float32)]); missing joints: coordinates 0 and score 0 (pyskl has no NaN)
-ntu-x-npy     one `<clip>.npy` per sample, float32 (C=3, T=300, V, M=2): x, y, score, zero-padded (longer clips
-              keep their first 300 frames, persons beyond 2 are dropped); `<split>.txt` lists the samples and
-              `labels.csv` gives name,label (NTU names also carry A###)
+ntu-x-npy     NTU-X's feeders' tree (train/ test/ folders, SsssCcccPpppRrrrAaaa names, [(names, labels)] pickles,
+              .npy + .h5): workers/io/export_ntux.py
 posetics-npy  `<split>_data_joint.npy` (N, C=5, T=300, V=17, M=2) = x2d, y2d, x3d, y3d, z3d, 2D divided by a
               fixed 640x480 as UNIK's Posetics data, 3D from keypoints_3d (metres; 0 where absent), plus
               `<split>_label.pkl` = (sample names, labels) as UNIK's loader reads it
@@ -16,7 +15,6 @@ DEST; otherwise UnsafeDestination (a ValueError) is raised.
 """
 from __future__ import annotations
 
-import csv
 import pickle
 from collections import defaultdict
 from pathlib import Path
@@ -24,13 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from .dest_guard import build_inputs, check_dest, within
+from .export_ntux import export_ntu_x
 from .shard_reader import iter_clips, layout_files
 
 T_MAX, M_MAX = 300, 2
-
-
-def _safe(clip_id: str) -> str:
-    return clip_id.replace("/", "__")
 
 
 def _guard(out: Path, layout: str, dest: Path, names) -> None:
@@ -66,24 +61,6 @@ def export_pyskl(out: Path, layout: str, dest: Path) -> Path:
     with open(path, "wb") as fh:
         pickle.dump({"split": dict(split), "annotations": anns}, fh, protocol=4)
     return path
-
-
-def export_ntu_x(out: Path, layout: str, dest: Path) -> Path:
-    _guard(out, layout, dest, lambda ids, splits: [f"{_safe(c)}.npy" for c in ids] + [f"{s}.txt" for s in splits]
-           + ["labels.csv"])
-    dest.mkdir(parents=True, exist_ok=True)
-    lists, labels = defaultdict(list), []
-    for c in iter_clips(out, layout):
-        arr = _pad(c["keypoints"]).transpose(3, 1, 2, 0)            # (C, T, V, M)
-        name = _safe(c["clip_id"])
-        np.save(dest / f"{name}.npy", np.ascontiguousarray(arr, dtype=np.float32))
-        lists[c["split"]].append(name)
-        labels.append((name, c["label"]))
-    for s, names in lists.items():
-        (dest / f"{s}.txt").write_text("\n".join(names) + "\n")
-    with open(dest / "labels.csv", "w", newline="") as fh:
-        csv.writer(fh).writerows([("name", "label")] + labels)
-    return dest
 
 
 def export_posetics(out: Path, layout: str, dest: Path) -> Path:
