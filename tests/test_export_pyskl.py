@@ -1,6 +1,6 @@
 """The pyskl export on a real build: box_score / valid like pyskl's Kinetics annotations, the mmaction2 config
 written beside the pickle, and mmaction2 1.2.0's own PoseDataset with the ST-GCN and PoseC3D pipelines on it
-(installed by `make test`: the `mmaction` extra, `--no-deps`; see the Makefile)."""
+(installed by `make test`: the Makefile's MMACTION, pinned, `--no-deps`)."""
 from __future__ import annotations
 
 import importlib.util
@@ -29,7 +29,7 @@ def _mmaction():
         from mmengine.config import Config
         from mmengine.registry import DefaultScope
     except ModuleNotFoundError as e:
-        pytest.skip(f"mmaction2 is not installed ({e}); `make test` installs it (pyproject extra `mmaction`)")
+        pytest.skip(f"mmaction2 is not installed ({e}); `make test` installs it (Makefile MMACTION, --no-deps)")
     if not DefaultScope.check_instance_created("skelforge-tests"):
         DefaultScope.get_instance("skelforge-tests", scope_name="mmaction")
     spec = importlib.util.spec_from_file_location(
