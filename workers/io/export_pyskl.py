@@ -98,7 +98,6 @@ def config_text(layout: str, pkl_name: str, meta: dict, splits: list[str], n_cla
         "# features (GenSkeFeat 'b'/'bm') know only its built-in layouts; GenSkeFeat's dataset='coco' is only its",
         "# required 2D marker here (joint features do not use the layout).",
         f"ann_file = '{{{{ fileDirname }}}}/{pkl_name}'",
-        f"splits = {splits!r}",
         f"num_classes = {n_classes}",
         f"# graph from the shard's edges; inward = (farther, nearer) to the centre joint {meta['center']} "
         f"({meta['joint_names'][meta['center']]})",
