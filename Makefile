@@ -12,8 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# mmaction2's dataset side for tests/test_export_pyskl.py (its real PoseDataset and pipelines on our export):
+# pinned in constraints.txt, --no-deps (its wheel lacks models/localizers/drn, so only the dataset side imports).
+MMACTION := mmaction2 mmengine mmcv-lite
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/pip install -q --no-deps -c constraints.txt $(MMACTION)
 	touch $@
 
 venv: $(VENV)/.installed

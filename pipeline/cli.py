@@ -21,6 +21,24 @@ def set_dag(dag) -> None:
     _DAG = dag
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        typer.echo(f"skelforge {version('skelforge')}")
+    except PackageNotFoundError:
+        console.print("[red]error:[/red] skelforge is not installed (pip install -e .), so it has no version")
+        raise typer.Exit(2)
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="print the installed skelforge version and exit")) -> None:
+    pass
+
+
 @app.command()
 def build(
     videos: Path = typer.Option(..., "--videos", help="folder of input videos (any depth)"),

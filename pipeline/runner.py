@@ -10,6 +10,10 @@ with every submission (nothing is scattered, so nothing is lost with a worker). 
 so two builds on one scheduler never share a key. When the first `run.systemic_after` finished clips all failed
 with one internal fault (the same stage and exception type), the build stops early: `SystemicFailure`.
 
+Every worker process (LocalCluster's, an existing cluster's, restarted ones) routes its stderr through
+`workers.quiet.filter_native_logs` (a WorkerPlugin registered on connect): MediaPipe/TFLite/absl INFO and WARNING
+lines are dropped, everything else comes through.
+
 In-process runs (debugging) isolate exceptions but not crashes; `run.clip_timeout` is enforced there with
 SIGALRM when the build runs on the main thread.
 """
@@ -22,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
+from distributed.diagnostics.plugin import WorkerPlugin
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -46,6 +51,15 @@ def _progress(console: Console) -> Progress:
                     console=console, transient=False)
 
 
+class NativeLogFilter(WorkerPlugin):
+    """WorkerPlugin: the worker process's stderr goes through workers.quiet's native-log filter."""
+    name = "skelforge-native-log-filter"
+
+    def setup(self, worker) -> None:
+        from workers.quiet import filter_native_logs
+        filter_native_logs()
+
+
 @contextlib.contextmanager
 def dask_client(workers: int, scheduler: Optional[str], console: Console, dashboard_address: str = "127.0.0.1:0"
                 ) -> Iterator:
@@ -62,6 +76,7 @@ def dask_client(workers: int, scheduler: Optional[str], console: Console, dashbo
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=dashboard_address, host="127.0.0.1", silence_logs=50)
         client = Client(cluster)
+    client.register_plugin(NativeLogFilter())
     console.print(f"Dask dashboard: [link]{client.dashboard_link}[/link]")
     try:
         yield client

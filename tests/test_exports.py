@@ -1,4 +1,5 @@
-"""Exports (pyskl, NTU-X npy, Posetics npy) and the PyTorch Dataset, on shards built from real clips."""
+"""Exports (pyskl; NTU-X in test_export_ntux.py, Posetics in test_export_posetics.py) and the PyTorch Dataset, on
+shards built from real clips."""
 import pickle
 
 import numpy as np
@@ -53,23 +54,6 @@ def test_pyskl_loader_gets_our_values(built, tmp_path):
     assert {a["frame_dir"]: a["img_shape"] for a in data["annotations"]}["hug/b"] == (1080, 1920)
 
 
-def test_posetics_npy(built, tmp_path):
-    export(built, "posetics-npy", "posetics-17", tmp_path)
-    ours = shard_clips(built, "posetics-17")
-    for split in {r["split"] for r, _ in ours.values()}:
-        x = np.load(tmp_path / f"{split}_data_joint.npy")
-        names, labels = pickle.load(open(tmp_path / f"{split}_label.pkl", "rb"))
-        assert x.shape == (len(names), 5, 300, 17, 2) and x.dtype == np.float32
-        for n, lab, sample in zip(names, labels, x):
-            row, arr = ours[n]
-            assert lab == row["label"]
-            ok = arr[0, :, :, 2] > 0
-            np.testing.assert_allclose(sample[0, :40, :, 0][ok], arr[0, :, :, 0][ok] / 640, rtol=1e-5)
-            np.testing.assert_allclose(sample[1, :40, :, 0][ok], arr[0, :, :, 1][ok] / 480, rtol=1e-5)
-            assert np.abs(sample[2:, :40, :, 0][:, ok]).max() < 2          # metres, hip-centred
-    r = CliRunner().invoke(app, ["export", str(built), "--format", "posetics-npy", "--layout", "coco-17",
-                                 "--dest", str(tmp_path / "x")])
-    assert r.exit_code == 2
 
 
 def test_dataset_with_dataloader_workers(built):

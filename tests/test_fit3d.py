@@ -190,26 +190,6 @@ def test_missing_smplx_model_fails_before_compute(tmp_path):
         run_build(videos, tmp_path / "o", {"fit3d": {"enabled": True, "smplx": {"model_dir": str(tmp_path / "no")}}})
 
 
-def test_posetics_export_carries_camera_frame_3d(built3d, tmp_path):
-    """The Posetics export's five channels with fit3d on: x2d/640, y2d/480 and the camera-frame x, y, z."""
-    import pickle
-
-    from workers.io.exports import EXPORTS
-    EXPORTS["posetics-npy"](built3d, "posetics-17", tmp_path)
-    rows = {r["clip_id"]: r for f in (built3d / "shards" / "posetics-17").glob("*.parquet")
-            for r in pq.read_table(f).to_pylist()}
-    for npy in tmp_path.glob("*_data_joint.npy"):
-        x = np.load(npy)
-        names, _ = pickle.load(open(str(npy).replace("_data_joint.npy", "_label.pkl"), "rb"))
-        for n, sample in zip(names, x):
-            k3 = np.asarray(rows[n]["keypoints_3d"]).reshape(rows[n]["keypoints_3d_shape"])
-            M, T = k3.shape[:2]
-            ok = k3[..., 3] > 0                                                 # (M, T, V)
-            got = sample[2:5, :T, :, :M].transpose(3, 1, 2, 0)                  # (M, T, V, 3)
-            np.testing.assert_allclose(got[ok], k3[..., :3][ok], rtol=1e-6)
-            assert (got[ok][:, 2] > 0.5).all()                                  # depth in front of the camera
-
-
 def test_the_smplx_model_file_is_part_of_the_fit3d_cache_key(tmp_path):
     """Another model file in the same folder is another result: fit3d's key carries the file's hash."""
     from pipeline.stages.fit3d import STAGE

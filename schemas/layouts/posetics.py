@@ -2,6 +2,11 @@
 
 Four joints are interpolated exactly as Posetics did: MHip = mean(LHip, RHip); Neck = mean(LShoulder, RShoulder);
 Chest = mean(MHip, Neck); Mouth = mean(Nose, Neck).
+
+Head convention: Posetics' "Nose" is LCR-Net's head joint (LCR-Net index 12; posetics_gendata.py maps both Nose and
+Mouth to it before Mouth is re-set to mean(Nose, Neck)). Here Nose is the detected nose (MediaPipe point 0), so
+Nose and Mouth sit lower on the face than in Posetics data; the posetics-npy export documents the rest of the
+conversion (workers/io/export_posetics.py).
 """
 from __future__ import annotations
 
