@@ -7,7 +7,8 @@
             every output frame, the reads the detect and pose stages make, without their models (model memory
             does not grow with clip length; `--full` adds the real per-clip task, `run_video` with the default
             config, models included, on the 30 s clip)
-  peak RSS      the child's ru_maxrss
+  peak RSS      the child's ru_maxrss (with --full also the peak so far when each stage's result is stored, and
+                each stage's seconds)
   peak scratch  the largest total, over samples every 0.1 s, of the blocks held by files the child has open
                 under the scratch dir (the spool is an unnamed file, so it is found through /proc/PID/fd) plus
                 any named files there
@@ -91,13 +92,24 @@ def child(video: str, scratch: str, passes: int, full: bool) -> None:
     if full:
         from dagfile import DAG
         from pipeline.adapters.base import VideoItem
+        from pipeline.cache import Store
         from pipeline.video_task import run_video
         from schemas.config import BuildConfig
         cfg = BuildConfig()
         plan = DAG.plan()
         item = VideoItem(Path(video).stem, video, 0, "looped", "train")
+        stages = {}
+        save = Store.save
+
+        def save_and_note(self, stage, key, art):          # the peak so far when each stage's result is stored
+            stages[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            return save(self, stage, key, art)
+
+        Store.save = save_and_note
         res = run_video(item, cfg, DAG, plan, str(Path(scratch).parent / "cache"), scratch)
-        info = {"status": res["row"]["status"], "reason": res["row"]["reason"], "n_frames": res["row"]["n_frames"]}
+        info = {"status": res["row"]["status"], "reason": res["row"]["reason"], "n_frames": res["row"]["n_frames"],
+                "peak_rss_mb_after_stage": stages,
+                "stage_seconds": {k: round(v["seconds"], 1) for k, v in res["stages"].items()}}
     else:
         from workers.decode.resample import presentation_times, resample_indices
         from workers.decode.spool import open_frames

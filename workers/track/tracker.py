@@ -57,10 +57,10 @@ def predicted(history: dict[int, np.ndarray], t: int) -> tuple[np.ndarray, float
     return out, log_side
 
 
-def association_cost(rows: list[dict[int, np.ndarray]], last: list[int], alive: list[int], dets: np.ndarray,
-                     t: int, min_iou: float) -> np.ndarray:
+def association_cost(rows, last, alive: list[int], dets: np.ndarray, t: int, min_iou: float) -> np.ndarray:
     """(len(alive), len(dets)) cost of continuing each live track with each detection; REFUSED where refused.
-    rows[k]: the track's detections (the motion history), last[k]: the frame of its last one."""
+    rows[k]: {frame: detection} of track k, its recent detections at least (the motion history); last[k]: the
+    frame of its last detection."""
     preds = [predicted(rows[k], t) for k in alive]
     cost, iou_body = iou_cost(np.stack([p[0] for p in preds]), dets)
     side_pred = np.array([p[1] for p in preds])
@@ -81,6 +81,7 @@ class Tracker:
         self.min_iou, self.max_gap, self.min_frames, self.follower = min_iou, max_gap, min_frames, follower
         self.rows: list[dict[int, np.ndarray]] = []     # track -> {frame: detection}
         self.followed: list[set[int]] = []
+        self.detected: list[list[int]] = []                             # track -> its detected frames, in order
         self.landmark_rows: dict[int, tuple[int, np.ndarray]] = {}    # track -> (frame, row from landmarks)
         self.poses: list[dict[int, Landmarks]] = []                     # track -> {frame: its landmarks}
         self.kept: list[int] = []
@@ -95,15 +96,16 @@ class Tracker:
         if alive and len(dets):
             # motion is predicted from detections only: a followed frame is another sensor's estimate of the
             # body centre (the landmark model's), mixing the two would read their offset as velocity
-            history = [{f: r for f, r in rows[k].items() if f not in self.followed[k]} for k in range(len(rows))]
-            detected = [max(h) for h in history]
-            cost = association_cost(history, detected, alive, dets, t, self.min_iou)
+            history = {k: {f: rows[k][f] for f in self.detected[k][-HISTORY:]} for k in alive}
+            cost = association_cost(history, {k: self.detected[k][-1] for k in alive}, alive, dets, t,
+                                    self.min_iou)
             r, c = linear_sum_assignment(cost)
             for i, j in zip(r, c):
                 if cost[i, j] < REFUSED:
                     k = alive[i]
                     rows[k][t] = dets[j]
                     last[k] = t
+                    self.detected[k].append(t)
                     matched_dets.add(j)
                     continued.add(k)
         if self.follower is not None and frame is not None:
@@ -114,6 +116,7 @@ class Tracker:
         for j in range(len(dets)):
             if j not in matched_dets:
                 rows.append({t: dets[j]})
+                self.detected.append([t])
                 self.followed.append(set())
                 self.poses.append({})
                 last.append(t)
@@ -171,6 +174,7 @@ class Tracker:
             if same_body(dets[j], rows[i][None], REJOIN_CENTRE):
                 k = now[i]
                 self.rows[k][t] = dets[j]
+                self.detected[k].append(t)
                 self.followed[k].discard(t)
                 matched.add(j)
 
