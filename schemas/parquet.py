@@ -18,7 +18,7 @@ SHARD_SCHEMA = pa.schema([
     pa.field("keypoints", pa.list_(pa.float32()), nullable=False),
     pa.field("keypoints_shape", pa.list_(pa.int32(), 4), nullable=False),
     pa.field("keypoints_3d", pa.list_(pa.float32())),
-    pa.field("keypoints_3d_shape", pa.list_(pa.int32(), 4)),
+    pa.field("keypoints_3d_shape", pa.list_(pa.int32())),    # [M, T, V, 4] or null: variable-size (nullable)
     pa.field("provenance", pa.list_(pa.int8())),          # (M, T, V): index into metadata provenance_experts
     pa.field("frame_confidence", pa.list_(pa.float32())),  # (M, T): SSTA-PRS per-frame confidence
     pa.field("smplx_params", pa.list_(pa.float32())),      # (M, T, P) when fit3d fitted SMPL-X; see metadata

@@ -70,3 +70,16 @@ def fit_steps(model, x, y, lr: float, steps: int = 15) -> list[float]:
 def samples() -> Path:
     assert VIDEOS.is_dir(), f"real sample data missing: {VIDEOS} (../shared must sit beside the checkout)"
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def built3d(tmp_path_factory, samples) -> Path:
+    """One real build with fit3d on (the NTU hug clip and a Kinetics clip, 40 frames), in the layouts the 3D and
+    export tests read; shared by tests/test_fit3d.py and tests/test_export_posetics.py."""
+    root = tmp_path_factory.mktemp("fit3d")
+    videos = stage_videos(root / "v", NTU_CLIP, VIDEOS / "kinetics/tai_chi/ta_chi.mp4",
+                          names=["ntu/S001C001P001R001A058.avi", "tai_chi/t.mp4"])
+    out = root / "out"
+    run_build(videos, out, {"frames": {"max_frames": 40}, "layouts": ["ntu-x-118", "posetics-17", "coco-17"],
+                            "fit3d": {"enabled": True}})
+    return out

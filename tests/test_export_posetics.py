@@ -13,21 +13,9 @@ from typer.testing import CliRunner
 import dagfile
 from pipeline.cli import app, set_dag
 from schemas.layouts import get_layout
-from tests.conftest import NTU_CLIP, VIDEOS, run_build, stage_videos
 
 set_dag(dagfile.DAG)
 MHIP = get_layout("posetics-17").index("MHip")
-
-
-@pytest.fixture(scope="module")
-def built3d(tmp_path_factory, samples):
-    root = tmp_path_factory.mktemp("posetics")
-    videos = stage_videos(root / "v", NTU_CLIP, VIDEOS / "kinetics/tai_chi/ta_chi.mp4",
-                          names=["hug/S001C001P001R001A058.avi", "tai_chi/t.mp4"])
-    out = root / "out"
-    run_build(videos, out, {"frames": {"max_frames": 40}, "layouts": ["posetics-17", "coco-17"],
-                            "fit3d": {"enabled": True}})
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -90,3 +90,21 @@ def test_any_parquet_reader_reads_the_shards(built):
     assert len(df) == n and {"clip_id", "keypoints", "keypoints_shape"} <= set(df.columns)
     assert pl.read_parquet(glob).height == n
     assert duckdb.sql(f"SELECT count(*) FROM '{glob}'").fetchall()[0][0] == n
+
+
+def test_shard_with_a_clip_without_3d_reads_back_synthetic_rows(tmp_path):
+    """A clip whose 3D is absent everywhere stores a null 3D shape; the shard must still read (it did not when the
+    shape column was a fixed-size list)."""
+    from schemas.parquet import SHARD_SCHEMA
+    from workers.io.parquet_shards import write_split
+    clips = [{"clip_id": c, "label": 0, "label_name": "x", "split": "train"} for c in ("a", "b")]
+    kp = np.ones((1, 3, 17, 3), np.float32)
+
+    def load(c):
+        k3 = np.full((1, 3, 17, 4), np.nan if c["clip_id"] == "a" else 1.0, np.float32)
+        return kp, k3, None, None
+
+    files = write_split(tmp_path, "train", clips, load, SHARD_SCHEMA, 10, 1, 3)
+    rows = {r["clip_id"]: r for r in pq.read_table(files[0]).to_pylist()}
+    assert rows["a"]["keypoints_3d_shape"] is None and rows["a"]["keypoints_3d"] is None
+    assert rows["b"]["keypoints_3d_shape"] == [1, 3, 17, 4]

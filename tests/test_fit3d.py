@@ -10,7 +10,7 @@ import pytest
 
 from schemas.layouts import SOURCE_SIZE, get_layout
 from schemas.layouts.mediapipe import B
-from tests.conftest import NTU_CLIP, VIDEOS, run_build, stage_videos
+from tests.conftest import VIDEOS, run_build, stage_videos
 from workers.lift.choose import choose, reprojection_error
 from workers.lift.direct import camera_translation, default_intrinsics, lift_direct, project
 
@@ -80,17 +80,6 @@ def test_chooser_picks_lower_reprojection_error_and_ignores_omission():
 
 def test_default_intrinsics():
     assert default_intrinsics(1920, 1080) == (1920.0, 1920.0, 960.0, 540.0)
-
-
-@pytest.fixture(scope="module")
-def built3d(tmp_path_factory, samples):
-    root = tmp_path_factory.mktemp("fit3d")
-    videos = stage_videos(root / "v", NTU_CLIP, VIDEOS / "kinetics/tai_chi/ta_chi.mp4",
-                          names=["ntu/S001C001P001R001A058.avi", "tai_chi/t.mp4"])
-    out = root / "out"
-    run_build(videos, out, {"frames": {"max_frames": 40}, "layouts": ["ntu-x-118", "posetics-17"],
-                            "fit3d": {"enabled": True}})
-    return out
 
 
 def test_build_writes_camera_frame_3d_and_records_the_choice(built3d):
