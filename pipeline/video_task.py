@@ -92,8 +92,10 @@ def _run_stages(item, cfg, dag, plan, store: Store, scratch: Path, digest: str, 
     ctx = VideoContext(item, cfg, scratch / f"spool-{os.getpid()}", store, keys)
     arts: dict[str, Artifact] = {}
     final = True
+    nodes = dag.video_stages()
+    last_use = {d: i for i, node in enumerate(nodes) for d in node.needs}   # a result is held until its last reader
     try:
-        for node in dag.video_stages():
+        for i, node in enumerate(nodes):
             st = node.stage
             mode = plan[st.name]
             if mode == "skip":
@@ -119,6 +121,9 @@ def _run_stages(item, cfg, dag, plan, store: Store, scratch: Path, digest: str, 
                 if final:
                     store.save(st.name, key, art)
             arts[st.name] = art
+            for d in node.needs:
+                if last_use[d] == i:
+                    del arts[d]
             out["stages"][st.name] = {"key": key, "cached": cached, "seconds": time.perf_counter() - t0}
             _fill_row(row, st.name, art)
             if art.status != "ok":
