@@ -239,3 +239,17 @@ def test_load_check_refuses_a_registry_named_file_with_another_hash(onnx_bytes, 
         YoloPoseExpert(weights=str(fake)).check()
     with pytest.raises(WrongWeights):
         load_yolo(str(fake))
+
+
+def test_gpu_cluster_config_loads_and_points_where_download_puts_the_files():
+    from pathlib import Path
+
+    from pipeline.cli_models import DEFAULT_DIR
+    from schemas.config import load_config
+    from workers.io.download import target_path
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "gpu-cluster.yaml")
+    assert cfg.detect.detector == "yolox" and cfg.detect.device == "cuda"
+    assert cfg.detect.weights == target_path(WEIGHTS["yolox-m-person"], DEFAULT_DIR)
+    rtmw = cfg.expert_settings["rtmw"]
+    assert Path(rtmw["onnx"]) == target_path(WEIGHTS["rtmw-l"], DEFAULT_DIR) and rtmw["device"] == "cuda"
+    assert list(rtmw["input_size"]) == WEIGHTS["rtmw-l"].settings["expert_settings.rtmw.input_size"]
