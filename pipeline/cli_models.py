@@ -53,7 +53,8 @@ def list_models(dest: Path = typer.Option(DEFAULT_DIR, "--dir", help="where down
     n = sum(not e.pinned for e in WEIGHTS.values())
     if n:
         Console().print(f"{n} model(s) have no published sha256 (not pinned): `models download` prints the hash of "
-                        f"what it fetched and checks that it loads, but cannot verify it is the upstream file", soft_wrap=True)
+                        f"what it fetched and checks that it loads, but cannot verify it is the upstream file",
+                        soft_wrap=True)
 
 
 def _manual(entry, dest: Path, why: str) -> None:
