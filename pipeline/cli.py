@@ -267,3 +267,4 @@ def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
 from . import cli_cache  # noqa: E402,F401  (registers cache du, cache gc)
 from . import cli_train  # noqa: E402,F401  (registers train, bench, compare)
 from . import cli_geometry  # noqa: E402,F401
+from . import cli_models  # noqa: E402,F401  (registers models list, models download)

@@ -46,6 +46,8 @@ def detector_hash(name: str, weights: str | None) -> str:
     path = model_path() if name == "blazepose" else weights
     if not path or not os.path.exists(path):
         raise FileNotFoundError(f"detect.weights: {path} does not exist")
+    from .io.weights_check import check_known
+    check_known(path)                   # a registry model's file (by name) must have its published sha256
     return sha256_files([path])
 
 

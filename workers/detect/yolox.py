@@ -15,6 +15,9 @@ class YoloxDetector:
     def __init__(self, weights: str, input_size: int = 640, score_threshold: float = 0.5, nms_iou: float = 0.45,
                  device: str = "cpu"):
         from rtmlib import YOLOX
+
+        from ..io.weights_check import check_known
+        check_known(weights)                # a registry model's file (by name) must have its published sha256
         with contextlib.redirect_stdout(io.StringIO()):
             self._m = YOLOX(onnx_model=str(weights), model_input_size=(input_size, input_size), det_mode="human",
                             nms_thr=nms_iou, score_thr=score_threshold, backend="onnxruntime", device=device)

@@ -1,6 +1,8 @@
 """rtmpose / rtmw — OpenMMLab RTMPose (COCO-17 body) and RTMW (COCO-WholeBody 133: body, feet, face, hands)
 through `rtmlib` + onnxruntime, from a user-supplied ONNX file (`expert_settings.<name>.onnx`; nothing is
-downloaded: a missing file is an error before any compute). Natives: coco-17, coco-wholebody-133.
+downloaded here: a missing file is an error before any compute; `skelforge models download` fetches the
+registry's models, and a file stored under a registry name must have its published sha256).
+Natives: coco-17, coco-wholebody-133.
 
 The model sees the person box inside the crop (the crop's central `box_shrink` part; rtmlib adds its own 1.25
 padding) at `input_size` (w, h). Scores are the SimCC maxima rtmlib reports, clipped to [0, 1]; points below
@@ -13,6 +15,7 @@ import io
 
 import numpy as np
 
+from ..io.weights_check import check_known
 from .base import Crop, Expert, ExpertResult, empty_points
 
 
@@ -28,6 +31,7 @@ class _RTMBase(Expert):
             raise FileNotFoundError(f"expert {self.name} needs expert_settings.{self.name}.onnx: the path of an "
                                     f"{self.name.upper()} ONNX file (user-supplied weights)")
         super().check()
+        check_known(self.settings["onnx"])      # a registry model's file (by name) must have its published sha256
 
     def package_version(self):
         from importlib.metadata import version

@@ -1,7 +1,8 @@
 """yolo-pose — Ultralytics YOLO-pose (COCO-17 body) from user-supplied weights (`expert_settings.yolo-pose.
-weights`: a .pt file; nothing is downloaded). Native: coco-17. As an expert it runs on the person crops,
-batched, and keeps the detection nearest the crop centre; `detect.detector: yolo-pose` uses the same model as
-a multi-person detector (workers/detect/yolo.py). Score = the model's per-keypoint confidence.
+weights`: a .pt file; nothing is downloaded here — `skelforge models download` fetches the registry's; a file
+stored under a registry name must have its published sha256). Native: coco-17. As an expert it runs on the
+person crops, batched, and keeps the detection nearest the crop centre; `detect.detector: yolo-pose` uses the
+same model as a multi-person detector (workers/detect/yolo.py). Score = the model's per-keypoint confidence.
 """
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import os
 
 import numpy as np
 
+from ..io.weights_check import check_known
 from .base import Crop, Expert, ExpertResult, empty_points
 
 
 def load_yolo(weights: str):
+    check_known(weights)                                  # a registry model's file must have its published sha256
     os.environ.setdefault("YOLO_OFFLINE", "1")            # no update checks or downloads
     from ultralytics import YOLO
     return YOLO(str(weights), task="pose")
@@ -38,6 +41,7 @@ class YoloPoseExpert(Expert):
             raise FileNotFoundError("expert yolo-pose needs expert_settings.yolo-pose.weights: the path of a "
                                     "YOLO-pose .pt file (user-supplied weights)")
         super().check()
+        check_known(self.settings["weights"])
 
     def package_version(self):
         return ultralytics_version()
