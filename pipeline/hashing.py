@@ -3,21 +3,18 @@ re-read every video (the same idea as git's stat cache): any change to the file 
 hash the files (in parallel); the client records what they return."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Optional
 
+from workers.io.filehash import file_hash
+
 from .cache import atomic_write_bytes
 
 
 def file_digest(path: str) -> str:
-    h = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_hash(path, "blake2b", digest_size=32)
 
 
 def file_stamp(path: str) -> str:

@@ -24,6 +24,8 @@ from pydantic import ValidationError
 
 from schemas.experts import EXPERT_SETTINGS
 
+from ..io.filehash import feed
+
 
 @dataclass
 class Crop:
@@ -66,9 +68,7 @@ def sha256_files(paths: list[str]) -> str:
     for p in paths:
         if not os.path.exists(p):
             raise FileNotFoundError(f"model file {p} is not installed")
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        feed(h, p)
     return h.hexdigest()
 
 

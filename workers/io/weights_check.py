@@ -9,7 +9,6 @@ expert and detector checks) already turn a FileNotFoundError into a config error
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickletools
 import zipfile
@@ -17,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from schemas.weights import WeightsEntry, entry_for_file
+
+from .filehash import file_hash
 
 
 class WrongWeights(FileNotFoundError):
@@ -29,11 +30,7 @@ class WeightsDoNotLoad(ValueError):
 
 @lru_cache(maxsize=64)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_hash(path, "sha256")
 
 
 def sha256_file(path) -> str:
