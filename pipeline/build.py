@@ -15,6 +15,7 @@ from typing import Optional
 from rich.console import Console
 
 from schemas.config import BuildConfig
+from schemas.experts import settings_json, used_experts
 
 from . import __version__
 from .adapters import AdapterError, discover
@@ -25,7 +26,6 @@ from .keys import clip_keys
 from .manifest import build_table, write_manifest
 from .runner import ClipTask, SystemicFailure, run_clips
 from .scratch import remove_stale, scratch_dir
-from .stages.pose import used_experts
 from .video_task import adapter_fields, failed_result
 
 
@@ -106,7 +106,6 @@ def experts_record(cfg: BuildConfig) -> list[dict]:
     import json as _json
     from importlib.metadata import version
 
-    from pipeline.stages.pose import settings_json, used_experts
     from workers import models
     from workers.experts.registry import EXPERTS
     d = cfg.detect

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from schemas.config import BuildConfig
+from schemas.experts import settings_json, used_experts
 from workers import models
 from workers.eval.gt import GtSet, load_sets
 from workers.eval.score import left_right_votes, match, oriented, score
@@ -29,7 +30,6 @@ from workers.eval.score import left_right_votes, match, oriented, score
 from .adapters import VideoItem
 from .cache import Store
 from .eval_experts import fuse_predictions, predict
-from .stages.pose import settings_json, used_experts
 from .video_task import run_video
 
 PARTS = ("body", "hands", "face")

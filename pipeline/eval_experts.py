@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from schemas.layouts import SOURCE_PARTS, source_offset
+from schemas.experts import settings_json, used_experts
 from workers import models
 from workers.eval.gt import Instance, load
 from workers.eval.metrics import pck_hits, point_errors
@@ -26,7 +27,6 @@ from workers.experts.canonical import to_canonical
 from workers.fusion.fuse import fuse
 from workers.pose.crops import square_crop
 
-from .stages.pose import settings_json, used_experts
 from .stages.refine import PART_GROUPS, family_ids, fusion_params, reliability
 
 FUSION = "fusion"

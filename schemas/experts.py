@@ -8,6 +8,8 @@ anything runs.
 """
 from __future__ import annotations
 
+import json
+
 from typing import Annotated, Literal, Optional
 
 from pydantic import ConfigDict, Field, ValidationError
@@ -144,3 +146,14 @@ def expert_parts(lists: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]
             out.setdefault(name, [])
             out[name] += [p for p in PART_GROUPS[group] if p not in out[name]]
     return {k: tuple(v) for k, v in out.items()}
+
+
+def used_experts(cfg) -> dict[str, tuple[str, ...]]:
+    """Which experts a build's config runs, each with the parts it is used for (config knowledge: the pose stage
+    runs them, refine fuses them, the build checks their model files)."""
+    return expert_parts({"body": cfg.experts.body, "hands": cfg.experts.hands, "face": cfg.experts.face})
+
+
+def settings_json(cfg, name: str) -> str:
+    """An expert's settings from the config as canonical JSON (the models' cache key and constructor argument)."""
+    return json.dumps(cfg.expert_settings.get(name, {}), sort_keys=True)

@@ -12,7 +12,7 @@ import yaml
 
 from pipeline.cache import Store
 from pipeline.manifest import read_manifest
-from pipeline.stages.pose import used_experts
+from schemas.experts import used_experts
 from pipeline.stages.refine import PART_GROUPS, fusion_params, stack_candidates
 from schemas.config import BuildConfig
 from schemas.layouts import SOURCE_SIZE

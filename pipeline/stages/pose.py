@@ -14,12 +14,11 @@ filtered:  no expert found a pose in any frame
 """
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 
-from schemas.experts import expert_parts
+from schemas.experts import settings_json, used_experts
 from schemas.layouts import SOURCE_SIZE
 from workers import models
 from workers.detect.blazepose import person_boxes
@@ -31,14 +30,6 @@ from workers.pose.dedupe import drop_duplicates
 from ..cache import Artifact, make_key
 from ..codehash import code_hash
 from ..dag import Stage
-
-
-def settings_json(cfg, name: str) -> str:
-    return json.dumps(cfg.expert_settings.get(name, {}), sort_keys=True)
-
-
-def used_experts(cfg) -> dict[str, tuple[str, ...]]:
-    return expert_parts({"body": cfg.experts.body, "hands": cfg.experts.hands, "face": cfg.experts.face})
 
 
 def expert_key(cfg, name: str, keys: dict) -> str:

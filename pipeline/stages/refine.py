@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from schemas.layouts import SOURCE_PARTS, source_offset
+from schemas.experts import used_experts
 from schemas.layouts.mediapipe import BODY_BONES, BODY_LIMBS, BODY_SWAP_GROUPS
 from workers.fusion.fuse import Fused, FusionParams
 from workers.fusion.parts import PARTS, PartLimits, fuse_consistent
 
 from ..cache import Artifact
 from ..dag import Stage
-from .pose import used_experts
 
 
 def part_slice(part: str) -> slice:
