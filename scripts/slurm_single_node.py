@@ -111,6 +111,10 @@ def start(d: Path) -> None:
     d = d.resolve()
     d.mkdir(parents=True, exist_ok=True)
     d.chmod(0o755)
+    closed = [p for p in d.parents if not p.stat().st_mode & 0o001]
+    if closed:
+        raise RuntimeError(f"munged runs as the munge user and must reach {d}, but {closed[0]} is not searchable "
+                           "by others (chmod o+x it, or use a folder elsewhere)")
     for sub in ("state", "spool", "log"):
         (d / sub).mkdir(exist_ok=True)
     m = d / "munge"
