@@ -66,13 +66,6 @@ def _check_slurm(cfg: BuildConfig, scheduler: Optional[str]) -> None:
     c = cfg.cluster
     if scheduler:
         raise ConfigError("--cluster slurm starts its own scheduler: leave out --scheduler (or --cluster)")
-    try:
-        import dask_jobqueue  # noqa: F401
-    except ImportError:
-        raise ConfigError("--cluster slurm needs dask-jobqueue (pip install -c constraints.txt dask-jobqueue)") \
-            from None
-    if shutil.which("sbatch") is None:
-        raise ConfigError("--cluster slurm: sbatch is not on PATH (run the build where jobs can be submitted)")
     if cfg.cache.dir is None:
         raise ConfigError("cache.dir: a SLURM build needs the cache on a filesystem every node mounts; set "
                           "cache.dir to such a folder (the default, OUT/.cache, is only known to be on this one)")
@@ -82,6 +75,13 @@ def _check_slurm(cfg: BuildConfig, scheduler: Optional[str]) -> None:
         if c.interface not in have:
             raise ConfigError(f"cluster.interface: no network interface {c.interface!r} on this machine "
                               f"(it has {', '.join(have)})")
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        raise ConfigError("--cluster slurm needs dask-jobqueue (pip install -c constraints.txt dask-jobqueue)") \
+            from None
+    if shutil.which("sbatch") is None:
+        raise ConfigError("--cluster slurm: sbatch is not on PATH (run the build where jobs can be submitted)")
 
 
 @dataclass(frozen=True)
