@@ -1,6 +1,7 @@
 """Run the per-clip tasks: in-process (--workers 0), on a Dask LocalCluster of N worker processes, on SLURM jobs
 (--cluster slurm; pipeline/cluster.py makes both clusters), or on an existing Dask cluster (--scheduler). At most
-`2 x workers` clip tasks are in flight (SLURM: workers = max_jobs x processes); a rich progress bar counts clips. Models are loaded once per worker process (workers/models.py caches them there).
+`2 x workers` clip tasks are in flight (SLURM: workers = max_jobs x processes); a rich progress bar counts clips.
+Models are loaded once per worker process (workers/models.py caches them there).
 
 Fault isolation (Dask runs): nothing a worker does can end the client's loop. A task whose worker died
 (segfault, OOM kill, kill -9: `KilledWorker`), that was cancelled under it, or that ran past `run.clip_timeout`

@@ -101,6 +101,28 @@ def test_slurm_build_equals_local_build(slurm, tmp_path, samples):
     assert q.returncode == 0 and not q.stdout.strip(), f"jobs left behind: {q.stdout}"   # closed with the build
 
 
+@pytest.mark.slow
+def test_made_slurm_cluster_has_the_runners_fault_settings(slurm, tmp_path, monkeypatch):
+    """pipeline.cluster.make: the scheduler fails a task at once when its worker dies (the runner counts the
+    retries), and the workers are processes of SLURM jobs."""
+    from distributed import Client
+
+    from pipeline.cluster import make
+    from schemas.config import BuildConfig
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    cfg = BuildConfig.model_validate({"cluster": {"interface": "lo", "memory": "1GiB", "walltime": "00:05:00",
+                                                  "log_directory": str(tmp_path / "logs")}})
+    cluster = make("slurm", cfg, 0, "127.0.0.1:0")
+    try:
+        assert cluster.scheduler.allowed_failures == 0
+        with Client(cluster) as client:
+            client.wait_for_workers(1, timeout=120)
+            job_ids = set(client.run(lambda: os.environ.get("SLURM_JOB_ID")).values())   # read on the worker
+        assert len(job_ids) == 1 and None not in job_ids
+    finally:
+        cluster.close()
+
+
 def _build(tmp_path: Path, config: dict, *flags: str):
     cfg = write_config(tmp_path / "c.yaml", {**FAST, **config})
     videos = tmp_path / "videos"
