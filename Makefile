@@ -6,7 +6,7 @@ SAMPLES ?= ../shared/samples/videos
 OUT     ?= out/demo
 WORKERS ?= 2
 
-.PHONY: demo test venv clean bench chromium
+.PHONY: demo test venv clean bench chromium slurm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,16 @@ chromium:
 	     apt-get install -y -q chromium >/dev/null 2>&1)) && echo "installed chromium"; } || \
 	  { echo "the report test needs Chromium: install Debian's chromium package"; exit 1; }
 
-test: venv chromium
+# The SLURM test (tests/test_slurm.py) starts a single-node SLURM with scripts/slurm_single_node.py: Debian's
+# munge, slurmctld, slurmd and slurm-client packages (the daemons are started by the script, no systemd).
+SLURM_PKGS := munge slurmctld slurmd slurm-client
+slurm:
+	@{ command -v munged && command -v slurmctld && command -v slurmd && command -v sbatch; } >/dev/null 2>&1 || \
+	  { (apt-get install -y -q $(SLURM_PKGS) >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	     apt-get install -y -q $(SLURM_PKGS) >/dev/null 2>&1)) && echo "installed $(SLURM_PKGS)"; } || \
+	  { echo "the SLURM test needs Debian's $(SLURM_PKGS) packages"; exit 1; }
+
+test: venv chromium slurm
 	$(BIN)/python -m pytest -q
 
 bench: venv

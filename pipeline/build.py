@@ -20,6 +20,7 @@ from schemas.experts import settings_json, used_experts
 from . import __version__
 from .adapters import AdapterError, discover
 from .cache import Store, atomic_write_bytes
+from .cluster import check as check_cluster
 from .hashing import HashMemo, file_stamp
 from .journal import Journal
 from .keys import clip_keys
@@ -134,7 +135,7 @@ def experts_record(cfg: BuildConfig) -> list[dict]:
 
 
 def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, scheduler: Optional[str],
-          only: Optional[str], start: Optional[str], force: bool, console: Console) -> dict:
+          only: Optional[str], start: Optional[str], force: bool, console: Console, cluster: str = "local") -> dict:
     t_start = time.time()
     # ---- everything checkable before compute
     if not videos.is_dir():
@@ -156,6 +157,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     check_outputs_clear_of_inputs(out, cfg, items)
     check_train(cfg)
     check_fit3d(cfg)
+    check_cluster(cluster, cfg, scheduler)
     experts = experts_record(cfg)
     cache_dir = Path(cfg.cache.dir or out / ".cache")
     store = Store(cache_dir)
@@ -189,7 +191,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     t0 = time.time()
     try:
         run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), workers, scheduler, console, on_result,
-                  cfg.run, build_id)
+                  cfg.run, build_id, cluster)
     except SystemicFailure as e:
         _close_unfinished(items, results, out, dag, journal, "stopped", f"not run: the build stopped early ({e})")
         raise BuildStopped(f"{e}. Nothing is wrong with the clips themselves as far as the build can tell; fix "
@@ -237,7 +239,8 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
               "adapter": adapter,
               "videos": str(videos), "plan": plan,
               "counts": counts, "clip_seconds": round(clip_seconds, 3), "total_seconds": round(time.time() - t_start, 3),
-              "workers": workers, "scheduler": scheduler, "experts": experts,
+              "workers": workers, "scheduler": scheduler, "cluster": None if scheduler else cluster,
+              "experts": experts,
               "reused_from_journal": len(items) - len(tasks), "cache_repaired": repaired,
               "cache_read_only": store.read_only, "stale_scratch_removed": len(stale), "refs_recorded": refs_recorded,
               "retried": sum(1 for r in rows_in_order if r.get("attempts", 1) > 1),

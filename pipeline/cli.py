@@ -47,6 +47,8 @@ def build(
     workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=0,
                                 help="Dask worker processes; 0 = run in this process (debugging)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
+    cluster: str = typer.Option("local", "--cluster", help="local: --workers processes here; slurm: SLURM jobs "
+                                "(dask-jobqueue) as the config's cluster: section says"),
     only: Optional[str] = typer.Option(None, "--only", help="re-run just this stage from cached inputs"),
     start: Optional[str] = typer.Option(None, "--from", help="re-run this stage and everything after it"),
     force: bool = typer.Option(False, "--force", help="ignore the cache: recompute every stage that runs"),
@@ -62,7 +64,8 @@ def build(
     from .build import build as run_build
     try:
         cfg = load_config(config)
-        record = run_build(_DAG, videos, out, cfg, workers, scheduler, only, start, force, console)
+        record = run_build(_DAG, videos, out, cfg, workers, scheduler, only, start, force, console,
+                           cluster=cluster)
     except (ConfigError, BuildError) as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True)
         raise typer.Exit(2)

@@ -1,6 +1,7 @@
-"""Run the per-clip tasks: in-process (--workers 0), on a Dask LocalCluster of N worker processes, or on an
-existing Dask cluster (--scheduler). At most `2 x workers` clip tasks are in flight; a rich progress bar counts
-clips. Models are loaded once per worker process (workers/models.py caches them there).
+"""Run the per-clip tasks: in-process (--workers 0), on a Dask LocalCluster of N worker processes, on SLURM jobs
+(--cluster slurm; pipeline/cluster.py makes both clusters), or on an existing Dask cluster (--scheduler). At most
+`2 x workers` clip tasks are in flight (SLURM: workers = max_jobs x processes); a rich progress bar counts clips.
+Models are loaded once per worker process (workers/models.py caches them there).
 
 Fault isolation (Dask runs): nothing a worker does can end the client's loop. A task whose worker died
 (segfault, OOM kill, kill -9: `KilledWorker`), that was cancelled under it, or that ran past `run.clip_timeout`
@@ -10,7 +11,7 @@ with every submission (nothing is scattered, so nothing is lost with a worker). 
 so two builds on one scheduler never share a key. When the first `run.systemic_after` finished clips all failed
 with one internal fault (the same stage and exception type), the build stops early: `SystemicFailure`.
 
-Every worker process (LocalCluster's, an existing cluster's, restarted ones) routes its stderr through
+Every worker process (LocalCluster's, SLURM jobs', an existing cluster's, restarted ones) routes its stderr through
 `workers.quiet.filter_native_logs` (a WorkerPlugin registered on connect): MediaPipe/TFLite/absl INFO and WARNING
 lines are dropped, everything else comes through.
 
@@ -61,29 +62,44 @@ class NativeLogFilter(WorkerPlugin):
 
 
 @contextlib.contextmanager
-def dask_client(workers: int, scheduler: Optional[str], console: Console, dashboard_address: str = "127.0.0.1:0"
-                ) -> Iterator:
-    import dask
-    from distributed import Client, LocalCluster
+def dask_client(workers: int, scheduler: Optional[str], console: Console, dashboard_address: str = "127.0.0.1:0",
+                cluster: str = "local", cfg=None) -> Iterator:
+    """A client on `scheduler`, or on a cluster made by pipeline/cluster.py (`cluster`: local or slurm, `cfg`: the
+    BuildConfig whose `cluster:` section a SLURM cluster reads), closed with the cluster on exit."""
+    from distributed import Client
+
+    from .cluster import JOB_NAME, make
     if scheduler:
         client = Client(scheduler)
-        cluster = None
+        made = None
     else:
-        # allowed-failures 0: a worker death fails the task at once, so the client counts the retries (and one
-        # task is processed per worker at a time, so a death only ever takes the clip that caused it)
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                              "distributed.scheduler.worker-saturation": 1.0}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=dashboard_address, host="127.0.0.1", silence_logs=50)
-        client = Client(cluster)
-    client.register_plugin(NativeLogFilter())
-    console.print(f"Dask dashboard: [link]{client.dashboard_link}[/link]")
+        made = make(cluster, cfg, workers, dashboard_address)
+        client = Client(made)
     try:
+        client.register_plugin(NativeLogFilter())
+        console.print(f"Dask dashboard: [link]{client.dashboard_link}[/link]")
+        if made is not None and cluster == "slurm":
+            _await_slurm_worker(client, cfg, console, JOB_NAME)
         yield client
     finally:
         client.close()
-        if cluster is not None:
-            cluster.close()
+        if made is not None:
+            made.close()
+
+
+def _await_slurm_worker(client, cfg, console: Console, job_name: str) -> None:
+    """Report the submitted jobs; with `cluster.start_timeout`, stop the build when no worker connects in time."""
+    c = cfg.cluster
+    console.print(f"SLURM: {c.min_jobs}..{c.max_jobs} job(s) of {c.cores} core(s), {c.memory}"
+                  + (f", {c.gpus} GPU(s)" if c.gpus else "") + f", partition {c.partition or '(default)'}")
+    if not c.start_timeout:
+        return
+    try:
+        client.wait_for_workers(1, timeout=c.start_timeout)
+    except TimeoutError:
+        where = c.log_directory or "the build's working directory"
+        raise SystemicFailure(f"no SLURM worker connected within {c.start_timeout:g} s (cluster.start_timeout); "
+                              f"see `squeue --name {job_name}` and the jobs' logs in {where}") from None
 
 
 class _Tally:
@@ -106,18 +122,22 @@ class _Tally:
 
 
 def run_clips(tasks: list[ClipTask], run_args: tuple, workers: int, scheduler: Optional[str], console: Console,
-              on_result: Callable[[dict], None], run_cfg, build_id: str) -> None:
-    """run_args: (cfg, dag, plan, cache_dir, scratch). `on_result` gets every clip's result exactly once
-    (including the client-made failed rows), unless SystemicFailure or KeyboardInterrupt ends the run."""
+              on_result: Callable[[dict], None], run_cfg, build_id: str, cluster: str = "local") -> None:
+    """run_args: (cfg, dag, plan, cache_dir, scratch). `cluster`: local or slurm (pipeline/cluster.py), unless
+    `scheduler` is given. `on_result` gets every clip's result exactly once (including the client-made failed
+    rows), unless SystemicFailure or KeyboardInterrupt ends the run."""
+    from .cluster import expected_workers
     with _progress(console) as progress:
         tid = progress.add_task("clips", total=len(tasks), status="")
         tally = _Tally(on_result, progress, tid, run_cfg.systemic_after, len(tasks))
-        if workers == 0 and not scheduler:
+        if workers == 0 and not scheduler and cluster == "local":
             for t in tasks:
                 tally(_run_in_process(t, run_args, run_cfg.clip_timeout))
             return
-        with dask_client(workers, scheduler, console, run_cfg.dashboard_address) as client:
-            _DaskRun(client, tasks, run_args, run_cfg, build_id, tally, workers).run()
+        cfg = run_args[0]
+        with dask_client(workers, scheduler, console, run_cfg.dashboard_address, cluster, cfg) as client:
+            _DaskRun(client, tasks, run_args, run_cfg, build_id, tally,
+                     workers if scheduler else expected_workers(cluster, cfg, workers)).run()
 
 
 def _run_in_process(t: ClipTask, run_args: tuple, timeout: Optional[float]) -> dict:

@@ -6,6 +6,7 @@ changing e.g. `convert.min_score` re-runs convert and what follows, nothing befo
 from __future__ import annotations
 
 import copy
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -235,6 +236,90 @@ class RunConfig(_Section):
                                                      "clips all failed with the same internal fault")
 
 
+_WALLTIME = re.compile(r"^(\d+-\d{1,2}(:\d{2}){0,2}|\d+(:\d{2}){0,2})$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*([kKMGT]i?B)$")
+_TOKEN = re.compile(r"^[^\s#]+$")
+
+
+class ClusterConfig(_Section):
+    """Where `skelforge build --cluster slurm` runs its workers: dask-jobqueue's SLURMCluster submits jobs that
+    each start `processes` single-threaded Dask worker processes (execution only: never part of a cache key).
+    Every node must see the cache (`cache.dir`, required for SLURM) and the input videos at the same paths."""
+    partition: Optional[str] = Field(None, description="SLURM partition (sbatch -p); null = the default one")
+    account: Optional[str] = Field(None, description="account charged for the jobs (sbatch -A)")
+    walltime: str = Field("01:00:00", description="job time limit in a SLURM format: MM, MM:SS, HH:MM:SS, D-HH, "
+                                                  "D-HH:MM or D-HH:MM:SS")
+    cores: int = Field(1, ge=1, description="CPU cores per job (sbatch --cpus-per-task)")
+    processes: Optional[int] = Field(None, ge=1, description="Dask worker processes per job, sharing its cores; "
+                                     "null = one single-threaded worker per core, as on a local cluster")
+    memory: str = Field("4GiB", description="memory per job (sbatch --mem), e.g. 16GB or 8GiB")
+    gpus: int = Field(0, ge=0, description="GPUs per job: sbatch --gres=gpu:N (0 = none)")
+    job_extra_directives: tuple[str, ...] = Field(
+        (), description="more sbatch options, one per entry, without '#SBATCH' (e.g. --constraint=a100)")
+    job_script_prologue: tuple[str, ...] = Field(
+        (), description="shell lines each job runs before its workers start: module load, a venv's activate, "
+                        "cd to a shared checkout")
+    python: Optional[str] = Field(None, description="the command that runs Python in a job (e.g. a container: "
+                                  "'apptainer exec --nv img.sif python'); null = this Python")
+    min_jobs: int = Field(1, ge=0, description="jobs kept running; fewer than max_jobs = adaptive scaling")
+    max_jobs: int = Field(1, ge=1, description="most jobs at once (adaptive scaling between min_jobs and this)")
+    interface: Optional[str] = Field(None, description="network interface the scheduler and workers talk over "
+                                     "(e.g. ib0, eth0; lo on a single node); null = Dask's choice")
+    log_directory: Optional[Path] = Field(None, description="where the jobs' stdout/stderr go (shared folder); "
+                                          "null = the directory the build runs in")
+    start_timeout: Optional[float] = Field(None, gt=0, description="seconds to wait for the first worker before "
+                                           "the build stops (exit 3); null = as long as the queue takes")
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, v):
+        if not _WALLTIME.match(v):
+            raise ValueError("must be a SLURM time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS")
+        return v
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v):
+        if not _MEMORY.match(v.strip()):
+            raise ValueError("must be a size with a unit, e.g. 16GB, 8GiB, 500MB")
+        return v.strip()
+
+    @field_validator("partition", "account", "interface")
+    @classmethod
+    def _token(cls, v):
+        if v is not None and not _TOKEN.match(v):
+            raise ValueError("must be one name (no spaces or '#')")
+        return v
+
+    @field_validator("job_extra_directives")
+    @classmethod
+    def _directives(cls, v):
+        for d in v:
+            if d.lstrip().startswith("#"):
+                raise ValueError(f"{d!r}: give the option without '#SBATCH' (it is added)")
+            if not d.startswith("-") or "\n" in d or "\r" in d:
+                raise ValueError(f"{d!r}: each entry is one sbatch option on one line, e.g. --constraint=a100")
+        return v
+
+    @field_validator("job_script_prologue")
+    @classmethod
+    def _lines(cls, v):
+        bad = [line for line in v if "\n" in line or "\r" in line]
+        if bad:
+            raise ValueError(f"one shell line per entry: {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.processes is not None and self.cores % self.processes:
+            raise ValueError(f"cluster.processes ({self.processes}) must divide cluster.cores ({self.cores})")
+        if self.min_jobs > self.max_jobs:
+            raise ValueError(f"cluster.min_jobs ({self.min_jobs}) is more than cluster.max_jobs ({self.max_jobs})")
+        if self.gpus and any(d.split("=")[0].split()[0] in ("--gres", "--gpus") for d in self.job_extra_directives):
+            raise ValueError("cluster.job_extra_directives: --gres/--gpus is set by cluster.gpus")
+        return self
+
+
 LAYOUT_NAMES = ("ntu-x-118", "ntu-x-67", "posetics-17", "coco-17", "ntu-25")
 
 
@@ -256,6 +341,7 @@ class BuildConfig(_Section):
     shards: ShardsConfig = ShardsConfig()
     cache: CacheConfig = CacheConfig()
     run: RunConfig = RunConfig()
+    cluster: ClusterConfig = Field(ClusterConfig(), json_schema_extra=EXECUTION)
     train: TrainConfig = TrainConfig()
 
     @field_validator("layouts")
