@@ -253,3 +253,4 @@ def test_gpu_cluster_config_loads_and_points_where_download_puts_the_files():
     rtmw = cfg.expert_settings["rtmw"]
     assert Path(rtmw["onnx"]) == target_path(WEIGHTS["rtmw-l"], DEFAULT_DIR) and rtmw["device"] == "cuda"
     assert list(rtmw["input_size"]) == WEIGHTS["rtmw-l"].settings["expert_settings.rtmw.input_size"]
+    assert cfg.cluster.gpus == 1 and cfg.cache.dir is not None      # a SLURM build needs the shared cache
