@@ -92,11 +92,10 @@ def run(ctx, inputs) -> Artifact:
                             fusion_params(cfg), limits, **kw) for m in range(M)]
     fused = Fused(np.concatenate([f.points for f, _ in each]), np.concatenate([f.provenance for f, _ in each]),
                   np.concatenate([f.frame_confidence for f, _ in each]),
-                  {k: sum(f.stats[k] for f, _ in each) for k in each[0][0].stats} if each else {})
-    dropped = {part: np.concatenate([d[part] for _, d in each]) for part in (each[0][1] if each else {})}
+                  {k: sum(f.stats[k] for f, _ in each) for k in each[0][0].stats})
+    dropped = {part: np.concatenate([d[part] for _, d in each]) for part in PARTS}
     arrays = {"points": fused.points, "provenance": fused.provenance, "frame_confidence": fused.frame_confidence,
-              "part_violations": np.stack([dropped[p] for p in PARTS], -1) if M else np.zeros((0, T, len(PARTS)),
-                                                                                               bool)}
+              "part_violations": np.stack([dropped[p] for p in PARTS], -1)}
     world = _world(subs, [n for n in names if "body" in listed[n]], (M, T))
     if world is not None:
         arrays["world"] = world

@@ -129,8 +129,8 @@ class Tracker:
 
     def _refresh(self, t: int, frame: np.ndarray, continued: list[int]) -> None:
         """Landmarks at t for detected tracks that have another body close (`follow.crowded`), kept only while
-        the track's own detection is the nearest to them of all detections at t (a crowded detection may sit
-        between two people, so no fixed distance)."""
+        the track's own detection is the nearest to them of the detections continuing tracks at t (a crowded
+        detection may sit between two people, so no fixed distance)."""
         for k in continued:
             det = self.rows[k][t]
             others = [self.rows[j][t - 1] for j in range(len(self.rows)) if j != k and t - 1 in self.rows[j]]
