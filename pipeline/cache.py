@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import json
 import os
 import zipfile
@@ -67,7 +66,7 @@ def make_key(stage: str, version: str, params: dict, inputs: dict, weights: dict
 def _member_sum(a: np.ndarray) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{a.dtype.str}{a.shape}".encode())
-    h.update(np.ascontiguousarray(a).tobytes())
+    h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))   # hashed in place: no copy of a large member
     return h.hexdigest()
 
 
@@ -164,7 +163,8 @@ class Store:
                 raise ValueError("object arrays cannot be cached (they would need pickle)")
         sums = {n: _member_sum(np.asarray(a)) for n, a in payload.items()}
         payload[_SUMS] = np.frombuffer(canonical_json(sums).encode(), dtype=np.uint8)
-        buf = io.BytesIO()                 # assembled in memory: a full disk then fails one plain write
-        np.savez(buf, **payload)
-        atomic_write_bytes(p, buf.getbuffer())
+        # Streamed into a temporary file beside the entry (no second in-memory copy of a long clip's arrays);
+        # on any failure, a full disk included, the partial file is removed and no entry appears.
+        with atomic_target(p) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **payload)
         return p

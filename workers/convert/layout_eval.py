@@ -45,8 +45,25 @@ def layout_provenance(name: str, source: np.ndarray, provenance: np.ndarray) -> 
     return np.where(out[..., -1] > 0, prov, -1).astype(np.int8)
 
 
+# Rows (person-frames) evaluated per gather: the (rows, V, K, P, C) intermediates stay near 2**22 elements, so a
+# 10-minute clip costs tens of MB here instead of GBs; each row is evaluated on its own, so results do not change.
+_CHUNK_ELEMENTS = 1 << 22
+
+
 def evaluate_layout(name: str, source: np.ndarray, min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(joints (..., V, C), source index of each joint's chosen candidate's first point (..., V))."""
+    idx = compile_layout(name)[0]
+    lead, (S, C) = source.shape[:-2], source.shape[-2:]
+    flat = source.reshape(-1, S, C)
+    rows = max(1, _CHUNK_ELEMENTS // (idx.size * C))
+    out = np.empty((flat.shape[0], idx.shape[0], C), dtype=np.float32)
+    src = np.empty((flat.shape[0], idx.shape[0]), dtype=idx.dtype)
+    for a in range(0, flat.shape[0], rows):
+        out[a:a + rows], src[a:a + rows] = _evaluate_rows(name, flat[a:a + rows], min_score)
+    return out.reshape(*lead, *out.shape[1:]), src.reshape(*lead, src.shape[-1])
+
+
+def _evaluate_rows(name: str, source: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:
     idx, w, used = compile_layout(name)
     g = source[..., idx, :]                                       # (..., V, K, P, C)
     scores = np.where(used, g[..., -1], np.inf)                   # padding never limits the min
