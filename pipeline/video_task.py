@@ -149,6 +149,7 @@ def _fill_row(row: dict, stage: str, art: Artifact) -> None:
     if stage == "detect" and "identity_switches" in meta:
         row["identity_switches"] = meta["identity_switches"]
         row["switch_frames"] = json.dumps(meta.get("switch_frames", []))
+        row["identity_repairs"] = json.dumps(meta.get("identity_repairs", []), sort_keys=True)
     if stage == "fit3d" and meta.get("choice"):
         row["fit3d_method"] = json.dumps([c["method"] for c in meta["choice"]])
         row["fit3d_errors"] = json.dumps([c["errors"] for c in meta["choice"]], sort_keys=True)

@@ -101,6 +101,8 @@ class TrackConfig(_Section):
     follow: bool = Field(True, description="follow a person the detector lost by their own body landmarks "
                                            "(MediaPipe video-mode ROI from the previous frame)")
     follow_presence: float = Field(0.5, ge=0, le=1, description="landmark pose-presence needed to keep following")
+    appearance: bool = Field(True, description="repair identities across encounters of two tracks by their torso "
+                                               "colours before and after (workers/track/appearance.py)")
 
 
 class PoseConfig(_Section):

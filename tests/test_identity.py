@@ -126,3 +126,4 @@ def test_identity_switches_reach_the_manifest(tmp_path, samples):
     run_build(videos, tmp_path / "out", {"frames": {"max_frames": 24}, "layouts": ["coco-17"]})
     row = read_manifest(tmp_path / "out").to_pylist()[0]
     assert row["identity_switches"] == 0 and len(json.loads(row["switch_frames"])) == row["n_persons"]
+    assert json.loads(row["identity_repairs"]) == []          # the hug never separates: nothing to compare across

@@ -1,7 +1,8 @@
 """detect — multi-person boxes per frame (`detect.detector`: the bundled BlazePose detector via ai-edge-litert,
 or YOLOX / YOLO-pose from user-supplied weights), motion- and scale-aware Hungarian tracking with short gaps
 bridged, pose-driven following of people the detector lost (`track.follow`: the body landmark model on the ROI
-from the previous frame, `workers.track.follow`), actor selection by size x time seen, and the identity-switch
+from the previous frame, `workers.track.follow`), identity repair across encounters by torso colours
+(`track.appearance`, `workers.track.appearance`), actor selection by size x time seen, and the identity-switch
 measure of the actors' tracks (`workers.track.switches`).
 
 inputs:    frames (the clip's frames, read in order)
@@ -11,7 +12,8 @@ outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle 
            it (M, T, 33, 3) x, y, visibility and landmarks_world (M, T, 33, 4), NaN/0 where none;
            meta: n_tracks, n_persons, expected_persons, identity_switches (int, all actors),
            switch_frames (per actor, the frames of its suspected switches), followed_frames (actors' person-frames
-           found by following), follow_calls (landmark-model runs)
+           found by following), follow_calls (landmark-model runs), identity_repairs (list of {frame, tracks
+           (rows of `tracks`, -1 for a dropped one), kept, crossed: the appearance distances of the test})
 params:    detect.*, track.*  (track.max_persons unless the adapter knows the count, e.g. NTU)
 resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, zoom-out, tiles), plus one
            landmark-model run per lost track per frame while it is followed
@@ -40,7 +42,7 @@ def run(ctx, inputs) -> Artifact:
     det = models.detector(d.detector, json.dumps(d.model_dump(mode="json"), sort_keys=True))
     follower = Follower(models.body_landmarker(d.num_threads), t.follow_presence) if t.follow else None
     min_frames = length_rule(inputs["frames"].meta.get("input_kind", "video"), "track.min_frames", t.min_frames)
-    tracker = Tracker(t.min_iou, t.max_gap, min_frames, follower)
+    tracker = Tracker(t.min_iou, t.max_gap, min_frames, follower, t.appearance)
     counts = []
     for k, frame in enumerate(frames):
         dets = det(frame)
@@ -57,7 +59,8 @@ def run(ctx, inputs) -> Artifact:
     switches = identity_switches(tracks, seen, actors)
     meta = {"n_tracks": int(len(tracks)), "n_persons": int(len(actors)), "expected_persons": int(want),
             "identity_switches": sum(len(s) for s in switches), "switch_frames": switches,
-            "followed_frames": int(followed[actors].sum()), "follow_calls": follower.calls if follower else 0}
+            "followed_frames": int(followed[actors].sum()), "follow_calls": follower.calls if follower else 0,
+            "identity_repairs": tracker.repairs}
     if len(actors) == 0:
         return Artifact(arrays, {**meta, "status": "filtered", "reason": "no person detected", "rule": "no_person",
                                  "value": 0, "threshold": 1})
@@ -74,5 +77,5 @@ def _weights(cfg) -> dict:
 
 STAGE = Stage(name="detect", run=run,
               params=("detect", "track.min_iou", "track.max_gap", "track.min_frames", "track.max_persons",
-                      "track.follow", "track.follow_presence"),
+                      "track.follow", "track.follow_presence", "track.appearance"),
               weights=_weights, resources={"cpu": 1}, doc=__doc__)

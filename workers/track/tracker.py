@@ -18,6 +18,11 @@ the scale term is worth half the IoU range (SCALE_WEIGHT = 0.5), so it breaks ne
 clear overlaps. A track that missed up to `max_gap` frames can still be matched; the missed frames are then
 filled by linear interpolation (`observed` says which frames were detected). Tracks observed in fewer than
 `min_frames` frames are dropped.
+
+With `appearance` (and frames given to `step`), each track's torso colour signature is recorded at frames where
+it is clear of the others, and `result()` repairs identities across each encounter of two tracks where what
+they wear says they left with each other's track (`workers.track.appearance`: why across, not inside, an
+encounter); `repairs` lists them.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from scipy.optimize import linear_sum_assignment
 from ..detect.blazepose import DET_COLS, person_boxes
 from ..detect.nms import box_iou
 from ..pose.body_landmarks import Landmarks
+from . import appearance as look
 from .follow import REJOIN_CENTRE, crowded, nearest_body, same_body
 from .switches import HISTORY, allowances, body_points, predict
 
@@ -77,8 +83,12 @@ class Tracker:
     at t - 1 (another body overlapped it, or it was already followed), is followed on `frame` by its own
     landmarks; such frames are `followed`, not `observed`."""
 
-    def __init__(self, min_iou: float = 0.2, max_gap: int = 15, min_frames: int = 5, follower=None):
+    def __init__(self, min_iou: float = 0.2, max_gap: int = 15, min_frames: int = 5, follower=None,
+                 appearance: bool = False):
         self.min_iou, self.max_gap, self.min_frames, self.follower = min_iou, max_gap, min_frames, follower
+        self.appearance = appearance
+        self.looks: list[dict[int, np.ndarray]] = []                    # track -> {clear frame: signature}
+        self.repairs: list[dict] = []                                   # identity repairs made by result()
         self.rows: list[dict[int, np.ndarray]] = []     # track -> {frame: detection}
         self.followed: list[set[int]] = []
         self.detected: list[list[int]] = []                             # track -> its detected frames, in order
@@ -119,8 +129,49 @@ class Tracker:
                 self.detected.append([t])
                 self.followed.append(set())
                 self.poses.append({})
+                self.looks.append({})
                 last.append(t)
+        if self.appearance and frame is not None:
+            self._record_looks(t, frame)
         self.T = t + 1
+
+    def _record_looks(self, t: int, frame: np.ndarray) -> None:
+        for k, r in enumerate(self.rows):
+            if t in r and look.clear(self.rows, k, t):
+                sig = look.signature(frame, r[t])
+                if sig is not None:
+                    self.looks[k][t] = sig.astype(np.float16)      # 256 bytes a clear frame
+
+    def _repair_identities(self, tracks: list[int]) -> None:
+        """Exchange two tracks' futures from an encounter's closest frame where appearance says they crossed."""
+        for a, i in enumerate(tracks):
+            for j in tracks[a + 1:]:
+                ri, rj = self.rows[i], self.rows[j]
+                if max(min(ri), min(rj)) > min(max(ri), max(rj)):
+                    continue
+                for first, last in look.encounters(ri, rj):
+                    verdict = look.should_swap(self.looks[i], self.looks[j], first, last)
+                    if verdict is not None:
+                        at = look.closest_frame(ri, rj, first, last)
+                        self._swap_from(i, j, at)
+                        self.repairs.append({"frame": at, "internal": [i, j], **verdict})
+
+    def _swap_from(self, i: int, j: int, t0: int) -> None:
+        for per_track in (self.rows, self.poses, self.looks):
+            a, b = per_track[i], per_track[j]
+            ta, tb = {f: v for f, v in a.items() if f >= t0}, {f: v for f, v in b.items() if f >= t0}
+            for f in ta:
+                del a[f]
+            for f in tb:
+                del b[f]
+            a.update(tb)
+            b.update(ta)
+        fi, fj = self.followed[i], self.followed[j]
+        ti, tj = {f for f in fi if f >= t0}, {f for f in fj if f >= t0}
+        self.followed[i], self.followed[j] = (fi - ti) | tj, (fj - tj) | ti
+        di, dj = self.detected[i], self.detected[j]
+        self.detected[i] = [f for f in di if f < t0] + [f for f in dj if f >= t0]
+        self.detected[j] = [f for f in dj if f < t0] + [f for f in di if f >= t0]
 
     def _start(self, k: int, t: int) -> np.ndarray:
         """Where to look for track k at frame t: its landmarks at t - 1 if it has them, else its row at t - 1."""
@@ -182,7 +233,12 @@ class Tracker:
         """tracks (K, T, 9) float32 (NaN where absent), observed (K, T) bool (detected), followed (K, T) bool
         (found by following). Tracks seen in fewer than min_frames frames are dropped; the rest are ordered by
         first frame, then by detection score; gaps inside a track are bridged."""
+        if self.appearance:
+            self._repair_identities([k for k, r in enumerate(self.rows) if len(r) >= self.min_frames])
         keep = self.kept = [k for k, r in enumerate(self.rows) if len(r) >= self.min_frames]
+        for rep in self.repairs:              # internal track numbers -> result() rows
+            if "internal" in rep:
+                rep["tracks"] = [keep.index(k) if k in keep else -1 for k in rep.pop("internal")]
         tracks = np.full((len(keep), self.T, DET_COLS), np.nan, dtype=np.float32)
         observed = np.zeros((len(keep), self.T), dtype=bool)
         followed = np.zeros((len(keep), self.T), dtype=bool)
