@@ -6,7 +6,7 @@ SAMPLES ?= ../shared/samples/videos
 OUT     ?= out/demo
 WORKERS ?= 2
 
-.PHONY: demo test venv clean bench chromium slurm
+.PHONY: demo test venv venv-gpu gpu-check clean bench chromium slurm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# GPU machines: the venv with onnxruntime-gpu in place of the CPU onnxruntime (pyproject's `gpu` extra; the script
+# says why it is swapped rather than added). A later `make venv` (after a pyproject/constraints change) puts the CPU
+# wheel back; `make venv-gpu` then swaps again.
+$(VENV)/.installed-gpu: $(VENV)/.installed scripts/use_onnxruntime_gpu.sh
+	bash scripts/use_onnxruntime_gpu.sh $(BIN)/python
+	touch $@
+
+venv-gpu: $(VENV)/.installed-gpu
+
+# Every CUDA path end to end on this machine's GPU, with crops/s, frames/s and GPU memory (README "GPU").
+gpu-check: venv-gpu
+	bash benchmarks/gpu_check.sh
 
 demo: venv
 	$(BIN)/skelforge build --videos $(SAMPLES) --out $(OUT) --config configs/demo.yaml --workers $(WORKERS)

@@ -35,7 +35,9 @@ class _RTMBase(Expert):
 
     def package_version(self):
         from importlib.metadata import version
-        return f"rtmlib {version('rtmlib')}, onnxruntime {version('onnxruntime')}"
+
+        import onnxruntime            # the module's version: the same for the onnxruntime and onnxruntime-gpu wheels
+        return f"rtmlib {version('rtmlib')}, onnxruntime {onnxruntime.__version__}"
 
     def load(self):
         from rtmlib import RTMPose
