@@ -107,26 +107,26 @@ def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray
         prov = apply_swaps(prov, swapped, list(swap_groups))
         ok = apply_swaps(ok, swapped, list(swap_groups))
 
-    # 5. short gaps
-    P = np.where(ok[..., None], P, np.nan)
-    P, filled = interpolate_gaps(P, ok, p.max_gap)
-    if filled.any():
-        c = np.where(ok, conf, np.nan)
-        c_prev = _edge_values(c, ok, forward=True)
-        c_next = _edge_values(c, ok, forward=False)
-        conf = np.where(filled, 0.5 * np.fmin(c_prev, c_next), conf)
-        prov = np.where(filled, INTERPOLATED, prov).astype(np.int8)
-    ok = ok | filled
+    # 5. short gaps: each joint's gaps are its own, so a chunk of joints at a time (the temporaries scale with
+    # the chunk, not with V, on long clips)
+    n_filled = 0
+    for j in range(0, V, JOINT_CHUNK):
+        c = slice(j, min(V, j + JOINT_CHUNK))
+        P[:, :, c], conf[:, :, c], prov[:, :, c], ok[:, :, c], filled = _fill_gaps(
+            P[:, :, c], ok[:, :, c], conf[:, :, c], prov[:, :, c], p.max_gap)
+        n_filled += int(filled.sum())
 
-    # 6. smoothing, in body-size units so its parameters do not depend on resolution
+    # 6. smoothing, in body-size units so its parameters do not depend on resolution; over all joints at once
+    # (joints sharing a valid run are filtered together), scaled in place
     s_clip = np.nanmedian(scale, axis=1)[:, None, None, None]
     if p.smoothing == "one_euro":
-        P = one_euro(P / s_clip, ok, p.fps, p.one_euro_min_cutoff, p.one_euro_beta) * s_clip
+        P /= s_clip
+        P = one_euro(P, ok, p.fps, p.one_euro_min_cutoff, p.one_euro_beta)
+        P *= s_clip
     elif p.smoothing == "savgol":
         P = savgol(P, ok, p.savgol_window, p.savgol_order)
-
-    conf = np.where(ok, conf, 0.0)
-    P = np.where(ok[..., None], P, np.nan)
+    conf[~ok] = 0.0
+    P[~ok] = np.nan
 
     # 7. per-frame confidence (SSTA-PRS), over the limb joints
     limbs = np.arange(V) if limb_joints is None else limb_joints
@@ -141,7 +141,7 @@ def fuse(X: np.ndarray, S: np.ndarray, p: FusionParams, scale_joints: np.ndarray
 
     pts = np.concatenate([P, conf[..., None]], -1).astype(np.float32)
     stats = {"outliers_removed": int(out.sum()), "swaps_repaired": int(swapped.sum()),
-             "interpolated": int(filled.sum())}
+             "interpolated": n_filled}
     return Fused(pts, prov, fc.astype(np.float32), stats)
 
 
@@ -171,6 +171,21 @@ def _select_and_merge(X, S, S_raw, scale, part_scale, p: FusionParams, families)
     others = valid.sum(0) > 1
     conf = np.where(others, s_sel * (0.5 + 0.5 * a_sel), s_sel)
     return P, conf, sel
+
+
+def _fill_gaps(P, ok, conf, prov, max_gap: int):
+    """Step 5 for a chunk of joints: short gaps interpolated (confidence half the weaker edge, provenance
+    INTERPOLATED). Returns (points, NaN where not ok after filling; confidence, provenance, ok, filled)."""
+    P = np.where(ok[..., None], P, np.nan)
+    P, filled = interpolate_gaps(P, ok, max_gap)
+    if filled.any():
+        c = np.where(ok, conf, np.nan)
+        c_prev = _edge_values(c, ok, forward=True)
+        c_next = _edge_values(c, ok, forward=False)
+        conf = np.where(filled, 0.5 * np.fmin(c_prev, c_next), conf)
+        prov = np.where(filled, INTERPOLATED, prov).astype(np.int8)
+    ok = ok | filled
+    return P, conf, prov, ok, filled
 
 
 def _edge_values(c: np.ndarray, ok: np.ndarray, forward: bool) -> np.ndarray:
