@@ -1,10 +1,12 @@
 """The skelforge DAG, readable in one screen, and the `skelforge` entry point.
 
-Per clip (one Dask task each, stages cached one by one):
+Per clip (two group tasks, `sense` then `fit`, passing cache keys only; stages cached one by one):
     probe -> frames (30 FPS) -> detect (+ tracking, actor selection) -> pose (every configured expert per
-    actor, each cached on its own key) -> refine (multi-expert fusion + temporal clean-up) -> fit3d (3D in the
+    actor, each cached on its own key) | -> refine (multi-expert fusion + temporal clean-up) -> fit3d (3D in the
     camera frame, direct or SMPL-X by back-projection; when fit3d.enabled) -> quality (scores) -> filter (named
     rules) -> convert (layouts)
+    `sense` decodes the clip once and runs the models: on a GPU worker when a detector/expert device is cuda;
+    `fit` needs no pixels and no GPU (pipeline/dag.py: groups and resources).
 Over the dataset, after every clip:
     labels (merge map, dense ids, splits) -> shards (Parquet per layout) -> report (per-class quality)
     -> train (when train.enabled: an action model on the shards, on a GPU worker when the cluster has one)
@@ -28,6 +30,9 @@ DAG = Dag([
     (shards.STAGE,   ["labels"]),
     (report.STAGE,   ["shards"]),
     (train.STAGE,    ["shards"]),
+], groups=[
+    ("sense", ["probe", "frames", "detect", "pose"]),
+    ("fit",   ["refine", "fit3d", "quality", "filter", "convert"]),
 ])
 
 

@@ -135,7 +135,8 @@ def experts_record(cfg: BuildConfig) -> list[dict]:
 
 
 def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, scheduler: Optional[str],
-          only: Optional[str], start: Optional[str], force: bool, console: Console, cluster: str = "local") -> dict:
+          only: Optional[str], start: Optional[str], force: bool, console: Console, cluster: str = "local",
+          gpus: int = 0) -> dict:
     t_start = time.time()
     # ---- everything checkable before compute
     if not videos.is_dir():
@@ -157,7 +158,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     check_outputs_clear_of_inputs(out, cfg, items)
     check_train(cfg)
     check_fit3d(cfg)
-    check_cluster(cluster, cfg, scheduler)
+    check_cluster(cluster, cfg, scheduler, gpus)
     experts = experts_record(cfg)
     cache_dir = Path(cfg.cache.dir or out / ".cache")
     store = Store(cache_dir)
@@ -191,7 +192,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     t0 = time.time()
     try:
         run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), workers, scheduler, console, on_result,
-                  cfg.run, build_id, cluster)
+                  cfg.run, build_id, cluster, gpus, store.read_only)
     except SystemicFailure as e:
         _close_unfinished(items, results, out, dag, journal, "stopped", f"not run: the build stopped early ({e})")
         raise BuildStopped(f"{e}. Nothing is wrong with the clips themselves as far as the build can tell; fix "
@@ -239,7 +240,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
               "adapter": adapter,
               "videos": str(videos), "plan": plan,
               "counts": counts, "clip_seconds": round(clip_seconds, 3), "total_seconds": round(time.time() - t_start, 3),
-              "workers": workers, "scheduler": scheduler, "cluster": None if scheduler else cluster,
+              "workers": workers, "gpus": gpus, "scheduler": scheduler, "cluster": None if scheduler else cluster,
               "experts": experts,
               "reused_from_journal": len(items) - len(tasks), "cache_repaired": repaired,
               "cache_read_only": store.read_only, "stale_scratch_removed": len(stale), "refs_recorded": refs_recorded,

@@ -49,6 +49,8 @@ def build(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of an existing Dask scheduler"),
     cluster: str = typer.Option("local", "--cluster", help="local: --workers processes here; slurm: SLURM jobs "
                                 "(dask-jobqueue) as the config's cluster: section says"),
+    gpus: int = typer.Option(0, "--gpus", min=0, help="local cluster: also start N GPU workers (Dask resource "
+                             "GPU=1, each pinned to one device by CUDA_VISIBLE_DEVICES; the others then see none)"),
     only: Optional[str] = typer.Option(None, "--only", help="re-run just this stage from cached inputs"),
     start: Optional[str] = typer.Option(None, "--from", help="re-run this stage and everything after it"),
     force: bool = typer.Option(False, "--force", help="ignore the cache: recompute every stage that runs"),
@@ -65,7 +67,7 @@ def build(
     try:
         cfg = load_config(config)
         record = run_build(_DAG, videos, out, cfg, workers, scheduler, only, start, force, console,
-                           cluster=cluster)
+                           cluster=cluster, gpus=gpus)
     except (ConfigError, BuildError) as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True)
         raise typer.Exit(2)

@@ -255,7 +255,8 @@ class ClusterConfig(_Section):
     processes: Optional[int] = Field(None, ge=1, description="Dask worker processes per job, sharing its cores; "
                                      "null = one single-threaded worker per core, as on a local cluster")
     memory: str = Field("4GiB", description="memory per job (sbatch --mem), e.g. 16GB or 8GiB")
-    gpus: int = Field(0, ge=0, description="GPUs per job: sbatch --gres=gpu:N (0 = none)")
+    gpus: int = Field(0, ge=0, description="GPUs per job: sbatch --gres=gpu:N (0 = none); the job's first N worker "
+                      "processes are GPU workers (Dask resource GPU=1, one device each), the others see no GPU")
     job_extra_directives: tuple[str, ...] = Field(
         (), description="more sbatch options, one per entry, without '#SBATCH' (e.g. --constraint=a100)")
     job_script_prologue: tuple[str, ...] = Field(
@@ -317,6 +318,9 @@ class ClusterConfig(_Section):
             raise ValueError(f"cluster.processes ({self.processes}) must divide cluster.cores ({self.cores})")
         if self.min_jobs > self.max_jobs:
             raise ValueError(f"cluster.min_jobs ({self.min_jobs}) is more than cluster.max_jobs ({self.max_jobs})")
+        if self.gpus > (self.processes or self.cores):
+            raise ValueError(f"cluster.gpus ({self.gpus}) is more than the worker processes per job "
+                             f"({self.processes or self.cores}): each GPU gets a worker process of its own")
         if self.gpus and any(d.split("=")[0].split()[0] in ("--gres", "--gpus") for d in self.job_extra_directives):
             raise ValueError("cluster.job_extra_directives: --gres/--gpus is set by cluster.gpus")
         return self

@@ -37,7 +37,8 @@ def run_build(videos: Path, out: Path, config: dict | None = None, workers: int 
     from schemas.config import BuildConfig
     cfg = BuildConfig.model_validate(config or {})
     return build(flags.get("dag") or DAG, Path(videos), Path(out), cfg, workers, flags.get("scheduler"),
-                 flags.get("only"), flags.get("start"), flags.get("force", False), Console(quiet=True))
+                 flags.get("only"), flags.get("start"), flags.get("force", False), Console(quiet=True),
+                 cluster=flags.get("cluster", "local"), gpus=flags.get("gpus", 0))
 
 
 @pytest.fixture

@@ -25,13 +25,15 @@ def _misbehave(ctx, inputs) -> Artifact:
     return Artifact(meta={"fault": "none"})
 
 
-FAULT = Stage(name="fault", run=_misbehave, resources={"cpu": 1},
+FAULT = Stage(name="fault", run=_misbehave,
               doc="misbehaves on clips whose id contains poison | hang | boom (test-only)")
 
 
 def dag_with_fault_after(stage: str) -> Dag:
-    """The real DAG with the fault stage right after `stage` (needing it; nothing needs the fault stage, so
-    every other stage's cache key is the real DAG's)."""
+    """The real DAG with the fault stage right after `stage`, in `stage`'s group (needing it; nothing needs the
+    fault stage, so every other stage's cache key is the real DAG's)."""
     edges = [(n.stage, list(n.needs)) for n in dagfile.DAG.nodes.values()]
     at = [s.name for s, _ in edges].index(stage) + 1
-    return Dag(edges[:at] + [(FAULT, [stage])] + edges[at:])
+    groups = [(g.name, [x for s in g.stages for x in ([s, FAULT.name] if s == stage else [s])])
+              for g in dagfile.DAG.groups]
+    return Dag(edges[:at] + [(FAULT, [stage])] + edges[at:], groups)

@@ -80,16 +80,20 @@ def reference(tmp_path_factory, samples):
     return videos, out, out / ".cache"
 
 
-def test_poison_clip_that_kills_every_worker_gets_a_failed_row(reference, tmp_path):
+@pytest.mark.parametrize("after, group", [("probe", "sense"), ("refine", "fit")])
+def test_poison_clip_that_kills_every_worker_gets_a_failed_row(reference, tmp_path, after, group):
+    """The clip kills its worker in the first group task (`sense`) or in the second (`fit`, after its sense
+    task stored its results): either way retried, then one failed row naming the group."""
     _, ref_out, ref_cache = reference
     videos = stage_clips(tmp_path / "videos", POISON)
     out = tmp_path / "out"
     r = run_build(videos, out, cfg_with_cache(own_cache(ref_cache, tmp_path)), workers=2,
-                  dag=dag_with_fault_after("probe"))
+                  dag=dag_with_fault_after(after))
     got = rows(out)
     poison = got.pop("b/poison")
     assert poison["status"] == "failed" and poison["stage"] == "worker"
     assert "worker died" in poison["reason"] and "on all 3 attempts" in poison["reason"]   # run.retries = 2
+    assert f"({group} group)" in poison["reason"] and r["retried"] == 1
     assert {c: x["status"] for c, x in got.items()} == statuses(ref_out)
     assert shard_bytes(out) == shard_bytes(ref_out)
     assert r["counts"]["failed"] == 1

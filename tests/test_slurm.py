@@ -142,6 +142,7 @@ def _build(tmp_path: Path, config: dict, *flags: str):
     ({"min_jobs": 3, "max_jobs": 2}, "cluster.min_jobs"),
     ({"cores": 4, "processes": 3}, "cluster.processes"),
     ({"gpus": 1, "job_extra_directives": ["--gres=gpu:2"]}, "cluster.gpus"),
+    ({"cores": 4, "processes": 2, "gpus": 3}, "cluster.gpus"),           # a GPU worker process per GPU
     ({"partition": "gpu a100"}, "cluster.partition"),
     ({"queue": "gpu"}, "cluster.queue"),                              # unknown key
 ])
@@ -200,3 +201,6 @@ def test_cluster_section_maps_onto_the_sbatch_script():
     worker = next(line for line in lines if "distributed.cli.dask_worker" in line)
     assert worker.startswith("/shared/venv/bin/python") and "--nworkers 2" in worker and "--nthreads 4" in worker
     assert lines.index("module load cuda/12.4") < lines.index(worker)
+    # GPU workers: the job's first 2 workers, pinned by a nanny preload (run for real in tests/test_groups.py)
+    assert "--preload-nanny pipeline.gpu_workers" in worker
+    assert lines.index("export SKELFORGE_JOB_GPUS=2 SKELFORGE_JOB_WORKERS=2") < lines.index(worker)

@@ -42,5 +42,4 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(arrays, {"layouts": list(ctx.cfg.layouts), "experts": inputs["refine"].meta["experts"]})
 
 
-STAGE = Stage(name="convert", run=run, params=("layouts", "convert"), resources={"cpu": 1},
-              doc=__doc__)
+STAGE = Stage(name="convert", run=run, params=("layouts", "convert"), doc=__doc__)

@@ -16,7 +16,8 @@ outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle 
            (rows of `tracks`, -1 for a dropped one), kept, crossed: the appearance distances of the test})
 params:    detect.*, track.*  (track.max_persons unless the adapter knows the count, e.g. NTU)
 resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, zoom-out, tiles), plus one
-           landmark-model run per lost track per frame while it is followed
+           landmark-model run per lost track per frame while it is followed; Dask resources {"GPU": 1} when
+           `detect.device` is cuda (yolox / yolo-pose), which puts the `sense` group on a GPU worker
 filtered:  no person tracked
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from workers.track.switches import identity_switches
 from workers.track.tracker import Tracker
 
 from ..cache import Artifact
-from ..dag import Stage
+from ..dag import Stage, gpu_for
 
 
 def run(ctx, inputs) -> Artifact:
@@ -75,7 +76,14 @@ def _weights(cfg) -> dict:
     return out
 
 
+def _resources(cfg) -> dict:
+    """A GPU when the detector runs on CUDA (`detect.device`: yolox / yolo-pose; the bundled BlazePose detector
+    always runs on the CPU)."""
+    d = cfg.detect
+    return gpu_for(d.device) if d.detector != "blazepose" else {}
+
+
 STAGE = Stage(name="detect", run=run,
               params=("detect", "track.min_iou", "track.max_gap", "track.min_frames", "track.max_persons",
                       "track.follow", "track.follow_presence", "track.appearance"),
-              weights=_weights, resources={"cpu": 1}, doc=__doc__)
+              weights=_weights, resources=_resources, doc=__doc__)

@@ -30,4 +30,4 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(meta={"status": "filtered", **fail})    # rule, value, threshold, reason
 
 
-STAGE = Stage(name="filter", run=run, params=("filter",), resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="filter", run=run, params=("filter",), doc=__doc__)

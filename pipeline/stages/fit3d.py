@@ -7,7 +7,8 @@ outputs:   arrays: points3d (M, T, 145, 4) = X, Y, Z metres in the camera frame 
            meta: camera (fx, fy, cx, cy), per person {method, errors: {candidate: normalised reprojection error}}
 params:    fit3d.* (off unless fit3d.enabled; then convert writes these 3D points instead of the world frame)
 weights:   sha256 of the SMPL-X model file when fitting runs
-resources: 1 CPU, vectorised (direct: milliseconds per clip)
+resources: 1 CPU, vectorised (direct: milliseconds per clip); Dask resources {"GPU": 1} when SMPL-X fitting
+           runs with fit3d.smplx.device cuda (the `fit` group then needs a GPU worker too)
 candidates: direct = workers/lift/direct.py (world landmarks translated into the camera frame by least squares,
            hands and face lifted at their wrist/nose depth); smplx = workers/fitting (when smplx.model_dir)
 """
@@ -20,7 +21,7 @@ from workers.lift.choose import choose
 from workers.lift.direct import default_intrinsics, lift_direct
 
 from ..cache import Artifact
-from ..dag import Stage
+from ..dag import Stage, gpu_for
 
 
 def intrinsics(cfg, width: int, height: int) -> tuple[float, float, float, float]:
@@ -60,5 +61,10 @@ def _weights(cfg) -> dict:
     return {"smplx": models.smplx_model_hash(str(s.model_dir), s.gender)} if cfg.fit3d.enabled and s.model_dir else {}
 
 
-STAGE = Stage(name="fit3d", run=run, params=("fit3d",), weights=_weights, resources={"cpu": 1},
-              doc=__doc__)
+def _resources(cfg) -> dict:
+    """A GPU when SMPL-X fitting runs and `fit3d.smplx.device` is cuda (`auto` takes what the worker sees)."""
+    s = cfg.fit3d.smplx
+    return gpu_for(s.device) if cfg.fit3d.enabled and s.model_dir else {}
+
+
+STAGE = Stage(name="fit3d", run=run, params=("fit3d",), weights=_weights, resources=_resources, doc=__doc__)

@@ -60,4 +60,4 @@ def run(ctx, inputs) -> Artifact:
 
 STAGE = Stage(name="frames", run=run,
               params=("frames.fps", "frames.max_frames", "frames.min_decoded_ratio", "frames.max_source_fps"),
-              resources={"cpu": 1}, doc=__doc__)
+              doc=__doc__)

@@ -55,5 +55,4 @@ def run(dctx, results: list[dict]) -> dict:
     return {"cached": cached, "classes": len(classes), "merged": mapping is not None}
 
 
-STAGE = Stage(name="labels", run=run, scope="dataset", params=("labels", "splits"),
-              resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="labels", run=run, scope="dataset", params=("labels", "splits"), doc=__doc__)

@@ -9,7 +9,9 @@ outputs:   per expert, at `<cache>/pose.<expert>/`: points (M, T, 145, 3) = x, y
            The stage's own result lists the expert keys (meta.experts) and what was computed.
 params:    pose.* (crops), experts, expert_settings
 resources: 1 CPU per clip task; per person-crop (benchmarks/experts.py, 2-core machine): holistic 59 ms, pose 45 ms,
-           hands 32 ms, facemesh 13 ms, dlib68 23 ms, yolo-pose (v8n, 640 px, CPU) 206 ms
+           hands 32 ms, facemesh 13 ms, dlib68 23 ms, yolo-pose (v8n, 640 px, CPU) 206 ms; Dask resources
+           {"GPU": 1} when an expert's `device` is cuda (rtmpose, rtmw, yolo-pose): the `sense` group then runs
+           on a GPU worker
 filtered:  no expert found a pose in any frame
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ from workers.pose.dedupe import drop_duplicates
 
 from ..cache import Artifact, make_key
 from ..codehash import code_hash
-from ..dag import Stage
+from ..dag import Stage, gpu_for
 
 
 def expert_key(cfg, name: str, keys: dict) -> str:
@@ -129,5 +131,10 @@ def _weights(cfg) -> dict:
     return {n: models.expert_version(n, settings_json(cfg, n)) for n in used_experts(cfg)}
 
 
+def _resources(cfg) -> dict:
+    """A GPU when any expert this config runs is set to a CUDA device (`expert_settings.<name>.device`)."""
+    return gpu_for(*(cfg.expert_settings.get(n, {}).get("device") for n in used_experts(cfg)))
+
+
 STAGE = Stage(name="pose", run=run, params=("pose", "experts", "expert_settings"), weights=_weights,
-              resources={"cpu": 1}, doc=__doc__)
+              resources=_resources, doc=__doc__)

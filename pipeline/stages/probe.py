@@ -26,4 +26,4 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(meta={"input_kind": kind, **PROBES[kind](ctx.item.path).to_dict()})
 
 
-STAGE = Stage(name="probe", run=run, resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="probe", run=run, doc=__doc__)

@@ -25,4 +25,4 @@ def run(ctx, inputs) -> Artifact:
     return Artifact(meta={"scores": scores})
 
 
-STAGE = Stage(name="quality", run=run, resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="quality", run=run, doc=__doc__)

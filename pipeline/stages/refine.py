@@ -137,5 +137,4 @@ def _world(subs: dict, body_experts: list[str], mt: tuple) -> np.ndarray | None:
     return out.astype(np.float32)
 
 
-STAGE = Stage(name="refine", run=run, params=("refine", "experts", "frames.fps"),
-              resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="refine", run=run, params=("refine", "experts", "frames.fps"), doc=__doc__)

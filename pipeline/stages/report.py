@@ -48,4 +48,4 @@ CONTENT = ("clip_id", "status", "stage", "reason", "label", "label_name", "split
            "fit3d_method", "fit3d_errors")
 
 
-STAGE = Stage(name="report", run=run, scope="dataset", resources={"cpu": 1}, doc=__doc__)
+STAGE = Stage(name="report", run=run, scope="dataset", doc=__doc__)

@@ -75,4 +75,4 @@ def _smplx_meta(cfg) -> list | None:
 
 
 STAGE = Stage(name="shards", run=run, scope="dataset",
-              params=("layouts", "shards", "frames.fps", "experts", "expert_settings"), resources={"cpu": 1}, doc=__doc__)
+              params=("layouts", "shards", "frames.fps", "experts", "expert_settings"), doc=__doc__)

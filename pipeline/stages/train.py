@@ -3,9 +3,9 @@
 inputs:    OUT/shards (their key in OUT/shards/_state.json), OUT/classes.json
 outputs:   OUT/runs/<train.run>/ (run.json, metrics.json, scores.npz, curves.png, per_class.png, checkpoints)
 params:    train.* (runs only when train.enabled is true)
-resources: a GPU worker when the Dask cluster (--scheduler) has workers with a `GPU` resource (start them
-           with `dask worker ... --resources GPU=1`): the run is submitted there with resources={"GPU": 1};
-           otherwise this process, on CUDA when present (train.device: auto)
+resources: {"GPU": 1} unless train.device is cpu: when the Dask cluster (--scheduler) has workers with a `GPU`
+           resource (start them with `dask worker ... --resources GPU=1`) the run is submitted there with those
+           resources; otherwise this process, on CUDA when present (train.device: auto)
 cache:     key = code version + train.* + the shards' key: unchanged -> the finished run is kept; a run
            interrupted half-way resumes from its checkpoint
 """
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..cache import atomic_write_bytes, make_key
-from ..dag import Stage
+from ..dag import GPU, Stage
 
 
 def run(dctx, results: list[dict]) -> dict:
@@ -37,24 +37,24 @@ def run(dctx, results: list[dict]) -> dict:
         shutil.rmtree(run_dir)
     from workers.action.experiment import ExperimentError
     try:
-        metrics, where = _dispatch(out, tc, run_dir, dctx.scheduler)
+        metrics, where = _dispatch(out, tc, run_dir, dctx.scheduler, STAGE.resources_for(dctx.cfg))
     except ExperimentError as e:                       # e.g. no train split: the build's outputs stand
         return {"cached": False, "status": "failed", "reason": str(e)}
     atomic_write_bytes(key_path, key.encode())
     return {"cached": False, "key": key, "run": str(run_dir), "top1": metrics.get("top1"), "where": where}
 
 
-def _dispatch(out: Path, tc, run_dir: Path, scheduler) -> tuple[dict, str]:
+def _dispatch(out: Path, tc, run_dir: Path, scheduler, resources: dict) -> tuple[dict, str]:
     from workers.action.experiment import run_experiment
-    if scheduler:
+    if scheduler and resources:
         from distributed import Client
         with Client(scheduler) as client:
             workers = client.scheduler_info().get("workers", {}).values()
-            if any(w.get("resources", {}).get("GPU", 0) > 0 for w in workers):
-                fut = client.submit(run_experiment, out, tc, run_dir, resources={"GPU": 1}, pure=False)
+            if any(all(w.get("resources", {}).get(r, 0) >= v for r, v in resources.items()) for w in workers):
+                fut = client.submit(run_experiment, out, tc, run_dir, resources=resources, pure=False)
                 return fut.result(), "dask GPU worker"
     return run_experiment(out, tc, run_dir), "client process"
 
 
-STAGE = Stage(name="train", run=run, params=("train",), scope="dataset", resources={"GPU": 1},
-              doc=__doc__)
+STAGE = Stage(name="train", run=run, params=("train",), scope="dataset",
+              resources=lambda cfg: {} if cfg.train.device == "cpu" else dict(GPU), doc=__doc__)

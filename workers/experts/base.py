@@ -1,9 +1,10 @@
 """The contract every pose expert implements.
 
 An expert has a `name`, the `parts` it produces (body / left_hand / right_hand / face), its `native` layout
-(schemas/natives.py, which maps it into the canonical whole-body space), `resources` (cpu or gpu), settings (a
-small dict from the config's `expert_settings.<name>`, validated by the expert's typed settings model in
-schemas/experts.py `EXPERT_SETTINGS`, which also gives the `defaults`), `setup()` run once per worker process,
+(schemas/natives.py, which maps it into the canonical whole-body space), settings (a small dict from the
+config's `expert_settings.<name>`, validated by the expert's typed settings model in schemas/experts.py
+`EXPERT_SETTINGS`, which also gives the `defaults`; a `device: cuda` setting makes the pose stage ask Dask for a
+GPU worker), `setup()` run once per worker process,
 a batched `process(crops)` returning one result per crop — native keypoints (N, 3) = x, y, score in *original-frame
 pixels* and, for experts with metric 3D, `world` (33, 4) — and `version()`: package version and model-file
 hashes, which enter the expert's cache key.
@@ -76,7 +77,6 @@ class Expert:
     name: ClassVar[str]
     parts: ClassVar[tuple[str, ...]]
     native: ClassVar[str]
-    resources: ClassVar[dict] = {"cpu": 1}
     defaults: ClassVar[dict]                   # from schemas.experts.EXPERT_SETTINGS[name] (set per subclass)
     needs_weights: ClassVar[bool] = False      # cluster experts: the user supplies the model file
     # part -> model family: experts running the same network (Holistic's face and `facemesh` both run

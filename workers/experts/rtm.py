@@ -62,7 +62,6 @@ class RTMPoseExpert(_RTMBase):
     name = "rtmpose"
     parts = ("body",)
     native = "coco-17"
-    resources = {"cpu": 1, "gpu": 0}
     n_points = 17
 
 

@@ -30,7 +30,6 @@ class YoloPoseExpert(Expert):
     name = "yolo-pose"
     parts = ("body",)
     native = "coco-17"
-    resources = {"cpu": 1, "gpu": 0}
     needs_weights = True
 
     def model_files(self):
