@@ -41,13 +41,10 @@ class Dlib68Expert(Expert):
 
     def process_one(self, crop: Crop) -> ExpertResult:
         pts = empty_points(68)
-        face = self._finder.locate(crop)
-        if face is None:
+        region = self._finder.region(crop, self.settings["context"])
+        if region is None:
             return ExpertResult(pts)
-        frame = crop.frame if crop.frame is not None else crop.image
-        x1, y1, x2, y2 = face
-        side = max(x2 - x1, y2 - y1) * self.settings["context"]
-        img, x0, y0, scale = square_roi(frame, (x1 + x2) / 2, (y1 + y2) / 2, side, self.settings["roi_size"])
+        img, x0, y0, scale = square_roi(*region, self.settings["roi_size"])
         rects, scores, _ = self._det.run(img, 0, self.settings["threshold"])
         if not rects:
             return ExpertResult(pts)

@@ -32,6 +32,16 @@ class FaceFinder:
         found = self(crop.frame if crop.frame is not None else crop.image, crop.face_box)
         return None if found is None else found[0]
 
+    def region(self, crop, factor: float) -> Optional[tuple[np.ndarray, float, float, float]]:
+        """Where a face model should look: (the frame, face centre x, y, side = the located face's larger side x
+        `factor`), or None when no face is located."""
+        face = self.locate(crop)
+        if face is None:
+            return None
+        x1, y1, x2, y2 = face
+        frame = crop.frame if crop.frame is not None else crop.image
+        return frame, (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * factor
+
     def __call__(self, frame: np.ndarray, hint: np.ndarray, scale: float = 1.2) -> Optional[tuple[np.ndarray, float]]:
         """(face box xyxy in frame pixels, detector score) or None."""
         x1, y1, x2, y2 = hint

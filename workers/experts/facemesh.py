@@ -51,12 +51,10 @@ class FaceMeshExpert(Expert):
 
     def process_one(self, crop: Crop) -> ExpertResult:
         pts = empty_points(468)
-        face = self._finder.locate(crop)
-        if face is None:
+        region = self._finder.region(crop, self.settings["face_scale"])
+        if region is None:
             return ExpertResult(pts)
-        frame = crop.frame if crop.frame is not None else crop.image
-        x1, y1, x2, y2 = face
-        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * self.settings["face_scale"]
+        frame, cx, cy, side = region
         for _ in range(self.settings["passes"]):
             lm, flag = self.run_roi(frame, cx, cy, side)
             b = box_of(lm)

@@ -65,35 +65,15 @@ def source_frames(video: str, n_frames: int, work: Path) -> Iterator[np.ndarray]
         yield from source
 
 
-def _codec() -> str:
-    import av
-    try:
-        av.codec.Codec("libx264", "w")
-        return "libx264"
-    except Exception:   # noqa: BLE001 — an FFmpeg build without x264
-        return "mpeg4"
-
-
 def write_cropped(frames: Iterator[np.ndarray], box: tuple[int, int, int, int], size: int, dest: Path,
                   fps: int = 30) -> int:
-    """Crop, resize (INTER_AREA) and encode frames to `dest` (yuv420p, `fps`), atomically. Returns frames written."""
-    import av
+    """Crop, resize (INTER_AREA) and encode frames to `dest` (workers/io/mp4.py), atomically. Returns frames written."""
     import cv2
 
-    from .atomic import atomic_target
+    from .mp4 import write_mp4
     x0, y0, x1, y1 = box
-    n = 0
-    with atomic_target(Path(dest), suffix=".mp4") as tmp, av.open(tmp, "w", format="mp4") as c:
-        s = c.add_stream(_codec(), rate=fps)
-        s.width, s.height, s.pix_fmt = size, size, "yuv420p"
-        for f in frames:
-            img = cv2.resize(np.ascontiguousarray(f[y0:y1, x0:x1]), (size, size), interpolation=cv2.INTER_AREA)
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-            n += 1
-        for p in s.encode():
-            c.mux(p)
-    return n
+    return write_mp4((cv2.resize(np.ascontiguousarray(f[y0:y1, x0:x1]), (size, size), interpolation=cv2.INTER_AREA)
+                      for f in frames), Path(dest), fps)
 
 
 def crop_build(out: Path, layout: str, dest: Path, size: int = 256, margin: float = 0.1,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Optional
 
-import av
 import cv2
 import numpy as np
 
@@ -100,20 +99,8 @@ def write(frames: Iterator[np.ndarray], dest: Path, fps: int = 30, width: Option
         imgs[0].save(dest, save_all=True, append_images=imgs[1:], duration=durations, loop=0)
         return len(imgs)
     if suffix == ".mp4":
-        with av.open(str(dest), "w") as c:
-            s = None
-            for f in frames:
-                f = _resize(f, width)
-                f = f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2]          # H.264 needs even sizes
-                if s is None:
-                    s = c.add_stream("libx264", rate=fps)
-                    s.width, s.height, s.pix_fmt = f.shape[1], f.shape[0], "yuv420p"
-                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                    c.mux(p)
-                n += 1
-            for p in s.encode():
-                c.mux(p)
-        return n
+        from workers.io.mp4 import write_mp4
+        return write_mp4((_resize(f, width) for f in frames), dest, fps)
     raise ValueError(f"--save must end in .mp4, .gif or .png (got {dest.name})")
 
 
