@@ -24,14 +24,14 @@ COPY workers ./workers
 COPY schemas ./schemas
 COPY configs ./configs
 COPY scripts ./scripts
-RUN pip install -c constraints.txt .
+RUN pip install -c constraints.txt ".[all]"
 ENTRYPOINT ["skelforge"]
 CMD ["--help"]
 
 FROM cpu AS gpu
 COPY benchmarks ./benchmarks
 COPY tests ./tests
-RUN pip install -c constraints.txt ".[test]" && bash scripts/use_onnxruntime_gpu.sh python
+RUN pip install -c constraints.txt ".[test,all]" && bash scripts/use_onnxruntime_gpu.sh python
 ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 FROM ${DEVICE} AS final

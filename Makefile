@@ -6,7 +6,7 @@ SAMPLES ?= ../shared/samples/videos
 OUT     ?= out/demo
 WORKERS ?= 2
 
-.PHONY: demo test venv venv-gpu gpu-check clean bench chromium slurm
+.PHONY: demo test test-shuffled venv venv-gpu gpu-check clean bench chromium slurm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(BIN)/python:
 MMACTION := mmaction2 mmengine mmcv-lite
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,all]"
 	$(BIN)/pip install -q --no-deps -c constraints.txt $(MMACTION)
 	touch $@
 
@@ -58,6 +58,10 @@ slurm:
 
 test: venv chromium slurm
 	$(BIN)/python -m pytest -q
+
+# the suite in a shuffled order (pytest-randomly; SEED=N repeats an order): tests must not depend on each other
+test-shuffled: venv chromium slurm
+	$(BIN)/python -m pytest -q -p randomly $(if $(SEED),--randomly-seed=$(SEED),)
 
 bench: venv
 	$(BIN)/python benchmarks/throughput.py --videos $(SAMPLES)/kinetics

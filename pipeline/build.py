@@ -87,6 +87,14 @@ def check_fit3d(cfg: BuildConfig) -> None:
         raise BuildError(f"fit3d.smplx.model_dir: {e}") from None
 
 
+def check_extras(cfg: BuildConfig) -> None:
+    """Every optional feature the config names has its packages installed (schemas/extras.py)."""
+    from schemas.extras import missing
+    problems = missing(cfg)
+    if problems:
+        raise BuildError("; ".join(problems))
+
+
 def check_train(cfg: BuildConfig) -> None:
     """train.enabled: the layout and regions it names must be ones this build writes."""
     tc = cfg.train
@@ -156,6 +164,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
             raise BuildError(str(e)) from None
     check_out_dir(out)
     check_outputs_clear_of_inputs(out, cfg, items)
+    check_extras(cfg)
     check_train(cfg)
     check_fit3d(cfg)
     check_cluster(cluster, cfg, scheduler, gpus)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -69,7 +70,7 @@ def build(
         record = run_build(_DAG, videos, out, cfg, workers, scheduler, only, start, force, console,
                            cluster=cluster, gpus=gpus)
     except (ConfigError, BuildError) as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     except BuildStopped as e:
         console.print(f"[red]build stopped:[/red] {e}", soft_wrap=True)
@@ -109,12 +110,12 @@ def eval_experts(
         cfg = load_config(config)
         experts_record(cfg)                     # settings and model files checked before compute
     except (ConfigError, BuildError) as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     try:
         result = evaluate(gt, cfg, tuple(d for d in calibrate_on.split(",") if d))
     except ValueError as e:                     # GtError (a file it cannot read, named) or a bad --calibrate-on
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     write(result, out)
     print(markdown(result))
@@ -152,7 +153,7 @@ def eval_e2e(
         experts_record(cfg)
         load_sets(gt)                           # every file readable, layout known, images present: before compute
     except (ConfigError, BuildError, GtError) as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     result = evaluate(gt, cfg, _DAG, max_persons=max_persons, min_oks=min_oks, cache_dir=cache)
     t = Table(*COLUMNS, title="end to end / oracle crop (GT boxes)")
@@ -181,7 +182,7 @@ def export(out: Path = typer.Argument(..., help="a build's --out folder"),
     try:
         path = EXPORTS[fmt](out, layout, dest)
     except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     console.print(f"wrote {fmt} ({layout}) to {path}")
 
@@ -194,7 +195,7 @@ def report(out: Path = typer.Argument(..., help="a build's --out folder")):
     from .manifest import read_manifest
     from .report import build_report
     if not (out / "manifest.parquet").exists() or not (out / "build.json").exists():
-        console.print(f"[red]error:[/red] {out} is not a skelforge build (no manifest.parquet/build.json)",
+        console.print(f"[red]error:[/red] {escape(str(out))} is not a skelforge build (no manifest.parquet/build.json)",
                       soft_wrap=True)
         raise typer.Exit(2)
     record = json.loads((out / "build.json").read_text())
@@ -204,7 +205,7 @@ def report(out: Path = typer.Argument(..., help="a build's --out folder")):
     try:
         q = build_report(out, rows, stages, cache)
     except UnsafeDestination as e:              # OUT/report would hold a source video
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     console.print(f"report for {len(q['classes'])} classes: {out / 'report' / 'index.html'}")
 
@@ -224,7 +225,7 @@ def show(out: Path = typer.Argument(..., help="a build's --out folder"),
     try:
         n = run_show(out, clip_id, layout, save, video, three_d, width, max_frames=max_frames)
     except (KeyError, ValueError, FileNotFoundError) as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     console.print(f"wrote {save} ({n} frame{'s' if n != 1 else ''})")
 
@@ -237,7 +238,7 @@ def inspect(out: Path = typer.Argument(..., help="a build's --out folder"),
     try:
         s = summarize(out)
     except FileNotFoundError as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     if as_json:
         print(json.dumps(s, indent=1))

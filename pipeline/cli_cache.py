@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -21,7 +22,7 @@ def du(out: Path = typer.Argument(..., help="a build's --out folder"),
     from .cachectl import cache_dir_of, disk_usage, stale_scratch
     root = cache_dir_of(out)
     if not root.is_dir():
-        console.print(f"[red]error:[/red] {root} does not exist (is {out} a skelforge build?)", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(root))} does not exist (is {escape(str(out))} a skelforge build?)", soft_wrap=True)
         raise typer.Exit(2)
     u = {**disk_usage(root), "stale_scratch": stale_scratch(out)}
     if as_json:
@@ -45,7 +46,7 @@ def gc(out: Path = typer.Argument(..., help="a build's --out folder"),
     try:
         r = collect(out, keep_builds, dry_run)
     except GcRefused as e:
-        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     verb = "would remove" if dry_run else "removed"
     Console().print(f"{verb} {r.removed} entries ({r.freed / 1e6:.2f} MB), {r.temps_removed} stale temporary "

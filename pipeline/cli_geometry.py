@@ -7,11 +7,13 @@ from typing import Optional
 
 import typer
 
+from rich.markup import escape
+
 from .cli import app, console
 
 
 def _error(msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {msg}", soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(msg)}", soft_wrap=True)
     return typer.Exit(2)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .cli import app, console
@@ -60,7 +61,7 @@ def list_models(dest: Path = typer.Option(DEFAULT_DIR, "--dir", help="where down
 def _manual(entry, dest: Path, why: str) -> None:
     from workers.io.download import target_path
     path = target_path(entry, dest)
-    lines = [f"[red]cannot download {entry.name}:[/red] {why}",
+    lines = [f"[red]cannot download {entry.name}:[/red] {escape(why)}",
              "fetch it where there is network and copy it here:",
              f"  url:    {entry.url}"]
     if entry.pinned:
@@ -100,7 +101,7 @@ def download_model(name: str = typer.Argument(..., help="a name from `skelforge 
         _manual(entry, dest, str(e))
         raise typer.Exit(2)
     except (HashMismatch, WeightsDoNotLoad) as e:
-        console.print(f"[red]error:[/red] {entry.name}: {e}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {entry.name}: {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     out = Console(highlight=False)
     out.print(f"{'downloaded' if r.fetched else 'already in place:'} {entry.name} -> {r.path}", soft_wrap=True)

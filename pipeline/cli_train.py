@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .cli import app, console
@@ -59,7 +60,7 @@ class EpochProgress:
 
 
 def _fail(e: Exception):
-    console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
     raise typer.Exit(2)
 
 

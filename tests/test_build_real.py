@@ -55,6 +55,16 @@ def ntu(tmp_path_factory, samples):
     return videos, out, record
 
 
+@pytest.fixture
+def ntu_private(ntu, tmp_path):
+    """The module's build copied (cache included) for a test that rebuilds, changes params or adds cache entries:
+    what one test does never reaches another, in any order."""
+    videos, out, record = ntu
+    mine = tmp_path / "own"
+    shutil.copytree(out.parent, mine, symlinks=True)
+    return mine / videos.relative_to(out.parent), mine / out.name, record
+
+
 def test_ntu_two_person_clip(ntu):
     videos, out, record = ntu
     assert record["adapter"] == "ntu" and record["counts"] == {"ok": 1, "filtered": 0, "failed": 0}
@@ -114,8 +124,8 @@ def test_shard_metadata_is_enough_to_read_a_row(ntu):
     assert table.schema.field("keypoints").type.value_type == "float"
 
 
-def test_second_build_computes_nothing(ntu):
-    videos, out, _ = ntu
+def test_second_build_computes_nothing(ntu_private):
+    videos, out, _ = ntu_private
     before = shard_bytes(out)
     record = run_build(videos, out)
     assert set(record["computed"].values()) == {0}, record["computed"]
@@ -123,8 +133,8 @@ def test_second_build_computes_nothing(ntu):
     assert shard_bytes(out) == before
 
 
-def test_convert_param_change_reruns_only_convert_and_shards(ntu):
-    videos, out, _ = ntu
+def test_convert_param_change_reruns_only_convert_and_shards(ntu_private):
+    videos, out, _ = ntu_private
     record = run_build(videos, out, {"convert": {"min_score": 0.5}})
     assert computed(record) == {"convert": 1, "shards": 1}
     kp = reshape(shard_rows(out, "coco-17")[0][0])
@@ -133,9 +143,8 @@ def test_convert_param_change_reruns_only_convert_and_shards(ntu):
     assert computed(record) == {"shards": 1}
 
 
-def test_only_from_force(ntu):
-    videos, out, _ = ntu
-    run_build(videos, out)            # back to default params (an earlier test changed convert's)
+def test_only_from_force(ntu_private):
+    videos, out, _ = ntu_private
     r = run_build(videos, out, only="convert")
     assert computed(r) == {"convert": 1} and r["computed"]["shards"] == 0     # same convert keys: shards kept
     r = run_build(videos, out, start="convert")
@@ -149,10 +158,9 @@ def test_only_from_force(ntu):
     assert row["status"] == "failed" and row["stage"] == "probe" and "run a full build" in row["reason"]
 
 
-def test_force_and_determinism(ntu, tmp_path):
+def test_force_and_determinism(ntu_private, tmp_path):
     """--force recomputes every stage into a second output; shards are byte-identical to the first build."""
-    videos, out, _ = ntu
-    run_build(videos, out)            # back to default params
+    videos, out, _ = ntu_private
     out2 = tmp_path / "again"
     r = run_build(videos, out2, {"cache": {"dir": str(out / ".cache")}}, force=True)
     assert computed(r) == dict.fromkeys(["probe", "frames", "detect", "pose", "refine", "fit3d", "quality", "filter",
@@ -264,9 +272,9 @@ def test_scheduler_attaches_to_an_existing_cluster(tmp_path, samples):
     assert record["counts"]["ok"] == 1 and manifest(tmp_path / "out")["mpeg4_25fps_320x240"]["n_frames"] == 6
 
 
-def test_several_experts_per_part_with_per_expert_cache(ntu, tmp_path):
+def test_several_experts_per_part_with_per_expert_cache(ntu_private, tmp_path):
     """Fused shards with provenance from several experts; adding an expert computes only that expert."""
-    videos, out, _ = ntu
+    videos, out, _ = ntu_private
     cache = {"cache": {"dir": str(out / ".cache")}}
     cfg = {**cache, "layouts": ["ntu-x-118"],
            "experts": {"body": ["holistic", "pose"], "hands": ["holistic", "hands"], "face": ["holistic", "facemesh"]}}
@@ -292,9 +300,9 @@ def test_several_experts_per_part_with_per_expert_cache(ntu, tmp_path):
     assert r["computed"]["detect"] == 0 and r["computed"]["refine"] == 1
 
 
-def test_filter_rules_and_threshold_changes(ntu, tmp_path):
+def test_filter_rules_and_threshold_changes(ntu_private, tmp_path):
     """Rules name what filtered a clip and the measured value; changing a threshold re-runs filter onwards only."""
-    videos, out, _ = ntu
+    videos, out, _ = ntu_private
     base = {"cache": {"dir": str(out / ".cache")}, "layouts": ["coco-17"]}
     dest = tmp_path / "f"
     r = run_build(videos, dest, {**base, "filter": {"min_confidence": 0.99}})
@@ -315,7 +323,7 @@ def test_filter_rules_and_threshold_changes(ntu, tmp_path):
     assert computed(r) == {"convert": 1, "labels": 1, "shards": 1, "report": 1}
 
 
-def test_max_rules_over_part_violations_and_identity_switches(ntu, tmp_path):
+def test_max_rules_over_part_violations_and_identity_switches(ntu_private, tmp_path):
     """The new measures are filter rules (upper bounds), re-applied from the cached scores: pose never re-runs."""
     from workers.curation.rules import apply_rules
     scores = {"n_frames": 30, "pose_ratio": 1.0, "confidence": 0.9, "identity_switches": 2,
@@ -325,7 +333,7 @@ def test_max_rules_over_part_violations_and_identity_switches(ntu, tmp_path):
     assert fail["rule"] == "max_identity_switches" and fail["value"] == 2 and "identity switches" in fail["reason"]
     assert apply_rules(scores, {"max_part_violations": 0.2}, {})["rule"] == "max_part_violations"
 
-    videos, out, _ = ntu
+    videos, out, _ = ntu_private
     base = {"cache": {"dir": str(out / ".cache")}, "layouts": ["coco-17"]}
     dest = tmp_path / "m"
     r = run_build(videos, dest, {**base, "filter": {"max_part_violations": 0.0, "max_identity_switches": 0}})

@@ -1,4 +1,6 @@
 """Config validation names the key; bad config / inputs fail before any compute with exit code != 0."""
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -209,3 +211,34 @@ def test_label_map_tags_and_duplicates_exit_2(tmp_path, label_map, words):
     assert r.exit_code == 2, r.output
     assert "labels.map" in r.output and str(lm) in r.output and all(w in r.output for w in words), r.output
     assert not marker.exists() and not (out / ".cache").exists()
+
+
+@pytest.mark.parametrize("config_text, key, extra, module", [
+    ("experts:\n  face: [dlib68]\n", "experts.face", "dlib", "dlib"),
+    ("experts:\n  body: [rtmpose]\nexpert_settings:\n  rtmpose:\n    onnx: {onnx}\n", "experts.body", "cluster",
+     "rtmlib"),
+])
+def test_config_naming_an_uninstalled_extra_exits_2_synthesized_missing_package(tmp_path, monkeypatch, config_text,
+                                                                                 key, extra, module):
+    """The package is installed here, so its absence is synthesized the way Python itself records a module that
+    cannot be imported (sys.modules[name] = None): the build stops before compute naming the key and the extra."""
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"not read: the check comes first")
+    monkeypatch.setitem(sys.modules, module, None)
+    r, out = _build_with(tmp_path, config_text.format(onnx=onnx))
+    assert r.exit_code == 2, r.output
+    assert key in r.output and f"skelforge[{extra}]" in r.output and module in r.output
+    assert not (out / ".cache").exists()
+
+
+def test_every_optional_feature_names_an_extra_that_provides_its_modules():
+    import tomllib
+    from pathlib import Path
+    from schemas.extras import DETECTOR_NEEDS, EXPERT_NEEDS, EXTRAS
+    from schemas.experts import EXPERT_PARTS
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert set(EXTRAS) <= set(extras) and set(EXPERT_NEEDS) <= set(EXPERT_PARTS)
+    for extra, modules in [*EXPERT_NEEDS.values(), *DETECTOR_NEEDS.values()]:
+        assert set(modules) <= set(EXTRAS[extra])
+    assert sorted(extras["all"]) == sorted({p for e in EXTRAS for p in extras[e]})     # `all` is every extra
