@@ -7,8 +7,9 @@ Per clip (two group tasks, `sense` then `fit`, passing cache keys only; stages c
     rules) -> convert (layouts)
     `sense` decodes the clip once and runs the models: on a GPU worker when a detector/expert device is cuda;
     `fit` needs no pixels and no GPU (pipeline/dag.py: groups and resources).
-Over the dataset, after every clip:
-    labels (merge map, dense ids, splits) -> shards (Parquet per layout) -> report (per-class quality)
+Over the dataset, after every clip (their per-file / per-clip work as tasks on the same Dask workers):
+    labels (merge map, dense ids, splits) -> shards (Parquet per layout, a task per file) -> report (per-class
+    quality; QC records and worst-clip visuals as tasks)
     -> train (when train.enabled: an action model on the shards, on a GPU worker when the cluster has one)
 """
 from pipeline.dag import Dag

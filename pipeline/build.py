@@ -1,7 +1,10 @@
-"""A build: validate everything that can be checked before compute, run the clips, then the dataset stages,
-then write the manifest and build record."""
+"""A build: validate everything that can be checked before compute, run the clips, then the dataset stages
+(on the same Dask client: their per-file and per-clip work runs as tasks on the workers), then write the
+manifest and build record."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -25,7 +28,8 @@ from .hashing import HashMemo, file_stamp
 from .journal import Journal
 from .keys import clip_keys
 from .manifest import build_table, write_manifest
-from .runner import ClipTask, SystemicFailure, run_clips
+from .dataset_tasks import DatasetTasks
+from .runner import ClipTask, SystemicFailure, build_client, run_clips
 from .scratch import remove_stale, scratch_dir
 from .video_task import adapter_fields, failed_result
 
@@ -44,6 +48,7 @@ class DatasetContext:
     fused_experts: list
     stage_order: list
     scheduler: Optional[str] = None
+    tasks: DatasetTasks = dataclasses.field(default_factory=DatasetTasks)   # where a stage's per-file/clip tasks run
 
 
 def check_out_dir(out: Path) -> None:
@@ -199,42 +204,26 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         compact.maybe()
 
     t0 = time.time()
-    try:
-        run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), workers, scheduler, console, on_result,
-                  cfg.run, build_id, cluster, gpus, store.read_only)
-    except SystemicFailure as e:
-        _close_unfinished(items, results, out, dag, journal, "stopped", f"not run: the build stopped early ({e})")
-        raise BuildStopped(f"{e}. Nothing is wrong with the clips themselves as far as the build can tell; fix "
-                           f"the cause and re-run (finished clips are kept).") from None
-    except KeyboardInterrupt:
-        _close_unfinished(items, results, out, dag, journal, "interrupted", "interrupted before this clip finished")
-        raise
-    finally:
-        memo.flush()
-        shutil.rmtree(scratch, ignore_errors=True)
-    clip_seconds = time.time() - t0
-    rows_in_order = [results[it.clip_id] for it in items]
-
-    # ---- dataset stages: a failing one (a bug, a full disk, an unsafe destination) is recorded, and the stages
-    # that need it are not run; the manifest and build record are written either way
-    dataset_info = {}
-    for node in dag.dataset_stages():
-        name = node.stage.name
-        mode = plan[name]
-        if mode == "skip":
-            continue
-        t1 = time.time()
-        failed_needs = [d for d in node.needs if dataset_info.get(d, {}).get("status") == "failed"]
-        if failed_needs:
-            info = {"cached": False, "status": "failed", "reason": f"not run: {', '.join(failed_needs)} failed"}
-        else:
-            dctx = DatasetContext(cfg, out, cache_dir, mode, experts, list(used_experts(cfg)), dag.order, scheduler)
-            try:
-                info = node.stage.run(dctx, rows_in_order)
-            except Exception as e:
-                info = {"cached": False, "status": "failed", "reason": f"{type(e).__name__}: {e}"}
-        info["seconds"] = round(time.time() - t1, 3)
-        dataset_info[name] = info
+    with contextlib.ExitStack() as stack:     # the Dask client stays open for the dataset stages' tasks
+        try:
+            client = stack.enter_context(build_client(workers, scheduler, console, cfg.run, cluster, cfg, gpus))
+            run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), client, workers, scheduler, console,
+                      on_result, cfg.run, build_id, cluster, gpus, store.read_only)
+        except SystemicFailure as e:
+            _close_unfinished(items, results, out, dag, journal, "stopped", f"not run: the build stopped early ({e})")
+            raise BuildStopped(f"{e}. Nothing is wrong with the clips themselves as far as the build can tell; fix "
+                               f"the cause and re-run (finished clips are kept).") from None
+        except KeyboardInterrupt:
+            _close_unfinished(items, results, out, dag, journal, "interrupted", "interrupted before this clip finished")
+            raise
+        finally:
+            memo.flush()
+            shutil.rmtree(scratch, ignore_errors=True)
+        clip_seconds = time.time() - t0
+        rows_in_order = [results[it.clip_id] for it in items]
+        dataset_info = run_dataset_stages(dag, plan, DatasetContext(
+            cfg, out, cache_dir, "use", experts, list(used_experts(cfg)), dag.order, scheduler,
+            DatasetTasks(client, build_id, cfg.run.retries)), rows_in_order)
     failed_stages = [k for k, v in dataset_info.items() if v.get("status") == "failed"]
     state = "incomplete" if failed_stages else "complete"
 
@@ -262,6 +251,30 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
               "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(out / "build.json", json.dumps(record, indent=1, sort_keys=True).encode())
     return record
+
+
+def run_dataset_stages(dag, plan: dict, dctx: DatasetContext, rows_in_order: list[dict]) -> dict[str, dict]:
+    """The dataset stages in DAG order. A failing one (a bug, a full disk, an unsafe destination, a task that
+    failed) is recorded, and the stages that need it are not run; the manifest and build record are written
+    either way."""
+    dataset_info: dict[str, dict] = {}
+    for node in dag.dataset_stages():
+        name = node.stage.name
+        mode = plan[name]
+        if mode == "skip":
+            continue
+        t1 = time.time()
+        failed_needs = [d for d in node.needs if dataset_info.get(d, {}).get("status") == "failed"]
+        if failed_needs:
+            info = {"cached": False, "status": "failed", "reason": f"not run: {', '.join(failed_needs)} failed"}
+        else:
+            try:
+                info = node.stage.run(dataclasses.replace(dctx, mode=mode), rows_in_order)
+            except Exception as e:
+                info = {"cached": False, "status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        info["seconds"] = round(time.time() - t1, 3)
+        dataset_info[name] = info
+    return dataset_info
 
 
 class BuildStopped(RuntimeError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import tempfile
 import time
 from collections import defaultdict
@@ -34,12 +35,14 @@ from workers.report.thumbs import read_frame, thumbnail
 from workers.report.viewer import draw_frame, frames_at_30fps, write
 
 from .cache import Store, atomic_write_bytes
+from .dataset_tasks import DatasetTasks
 from .show import clip_row
 
 THUMB_LAYOUT = "ntu-x-118"
 VIEWER_FRAMES = 60          # the report's viewer GIFs show 2 s around each worst clip's worst frame
 TABLE_PER_CLASS = 10        # per-clip table rows per class on the page (all clips in quality.json / clips.csv)
 THUMBS_PER_CLASS = 3
+RECORDS_PER_TASK = 32     # clips whose QC records one task measures
 
 
 def _load(store: Store, stage: str, row: dict):
@@ -91,19 +94,27 @@ def _thumb(store: Store, row: dict, rec: dict, points: np.ndarray | None) -> dic
 
 def _viewer_gif(out: Path, row: dict, rec: dict, layouts: list[str]) -> str | None:
     """The viewer's animation of a kept clip's worst moment (frames worst.start .. worst.end - 1)."""
-    if row["status"] != "ok" or not layouts or rec["worst"] is None:
+    if not _has_gif(row, rec, layouts):
         return None
     layout = THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]
     rel = f"clips/{row['clip_id'].replace('/', '__')}.gif"
+    gif = within(out / "report", rel)
+    if not gif.parent.is_dir():         # made by the client: a worker that does not see OUT must not write elsewhere
+        raise FileNotFoundError(f"{gif.parent} does not exist on {socket.gethostname()}: every worker must see "
+                                f"OUT at the same path as the build")
     shard = clip_row(out, layout, row["clip_id"])
     kp = np.asarray(shard["keypoints"], np.float32).reshape(shard["keypoints_shape"])
     s, e = rec["worst"]["start"], rec["worst"]["end"]
     with tempfile.TemporaryDirectory() as work:
         frames = frames_at_30fps(row["source_path"], e, (row.get("height") or 0, row.get("width") or 0),
                                  Path(work), start=s)
-        write((draw_frame(img, kp[:, s + i], layout) for i, img in enumerate(frames)),
-              within(out / "report", rel), width=320)
+        write((draw_frame(img, kp[:, s + i], layout) for i, img in enumerate(frames)), gif, width=320)
     return rel
+
+
+def _has_gif(row: dict, rec: dict, layouts: list[str]) -> bool:
+    """A kept clip with a worst moment gets a viewer animation (when the build wrote shards to draw from)."""
+    return row["status"] == "ok" and bool(layouts) and rec["worst"] is not None
 
 
 def clips_csv(clips: list[dict]) -> bytes:
@@ -131,31 +142,52 @@ def clips_csv(clips: list[dict]) -> bytes:
     return buf.getvalue().encode()
 
 
-def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path) -> dict:
+def clip_records_task(cache_dir: str, rows: list[dict]) -> list[dict]:
+    """A batch of clips' QC records (a task): each clip's detect, refine and quality entries are loaded by key
+    here and dropped after its record; only the JSON-ready records are returned."""
+    store = Store(Path(cache_dir))
+    return [clip_record(store, r)[0] for r in rows]
+
+
+def worst_clip_task(cache_dir: str, out: str, row: dict, rec: dict, layouts: list[str]) -> dict:
+    """One worst clip's visuals (a task): the thumbnail of its worst frame (its refine points and frames entry
+    loaded by key, one source frame decoded) as a data URI, and its viewer GIF written into OUT/report/clips."""
+    store = Store(Path(cache_dir))
+    ref = _load(store, "refine", row) if rec["worst"] is not None else None
+    points = ref.arrays["points"] if ref is not None else None
+    return {**_thumb(store, row, rec, points), "viewer": _viewer_gif(Path(out), row, rec, layouts)}
+
+
+def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path,
+                 tasks: DatasetTasks | None = None) -> dict:
+    """`tasks`: where the per-clip work runs (the build's Dask workers, or this process by default): the QC
+    records (RECORDS_PER_TASK clips a task) and each worst clip's thumbnail and GIF (a task each). This process
+    ranks the records and writes the page from those small results."""
     t0 = time.perf_counter()
+    tasks = tasks or DatasetTasks()
     out = Path(out)
     dest = out / "report"
     check_dest(dest, [r["source_path"] for r in rows if r.get("source_path")])
     page, record, table = within(dest, "index.html"), within(dest, "quality.json"), within(dest, "clips.csv")
     classes = per_class(rows)
     build = whole_build(rows, stages)
-    store = Store(cache_dir)
     layouts = [p.name for p in sorted((out / "shards").glob("*/")) if any(p.glob("*.parquet"))]
     by_id = {r["clip_id"]: r for r in rows}
-    records, points = [], {}
-    for r in rows:
-        rec, pts = clip_record(store, r)
-        records.append(rec)
-        points[r["clip_id"]] = pts
+    batches = [(str(cache_dir), rows[i:i + RECORDS_PER_TASK]) for i in range(0, len(rows), RECORDS_PER_TASK)]
+    records = [rec for batch in tasks.map("report-records", clip_records_task, batches) for rec in batch]
     clips = rank(records)
     per_cls = defaultdict(list)
     for c in clips:
         if c["composite"] is not None:
             per_cls[c["class"]].append(c)
     table_rows = {cls: cs[:TABLE_PER_CLASS] for cls, cs in sorted(per_cls.items())}
-    worst = {cls: [{**c, **_thumb(store, by_id[c["clip_id"]], c, points[c["clip_id"]]),
-                    "viewer": _viewer_gif(out, by_id[c["clip_id"]], c, layouts)} for c in cs[:THUMBS_PER_CLASS]]
-             for cls, cs in table_rows.items()}
+    shown = [c for cs in table_rows.values() for c in cs[:THUMBS_PER_CLASS]]
+    if any(_has_gif(by_id[c["clip_id"]], c, layouts) for c in shown):
+        within(dest, "clips").mkdir(parents=True, exist_ok=True)       # the GIF tasks write into it, never make it
+    visuals = tasks.map("report-visuals", worst_clip_task,
+                        [(str(cache_dir), str(out), by_id[c["clip_id"]], c, layouts) for c in shown])
+    by_clip = {c["clip_id"]: v for c, v in zip(shown, visuals)}
+    worst = {cls: [{**c, **by_clip[c["clip_id"]]} for c in cs[:THUMBS_PER_CLASS]] for cls, cs in table_rows.items()}
     build["seconds_per_stage"]["report"] = round(time.perf_counter() - t0, 3)     # all but writing the files
     html = render(title=out.name, classes=classes, build=build, parts=PARTS, layout=THUMB_LAYOUT, worst=worst,
                   table=table_rows, qc_parts=list(QC_PARTS), reasons=REASONS, terms=TERMS,

@@ -2,6 +2,8 @@
 GPU workers), on SLURM jobs (--cluster slurm; pipeline/cluster.py makes both clusters), or on an existing Dask
 cluster (--scheduler). At most `2 x workers` clips are in flight (SLURM: workers = max_jobs x processes); a rich
 progress bar counts clips. Models are loaded once per worker process (workers/models.py caches them there).
+The build opens the client (`build_client`, None for in-process builds) and keeps it open after the clips for
+the dataset stages' tasks (pipeline/dataset_tasks.py: shard files, report records and visuals).
 
 Group tasks: a clip is a chain of tasks, one per DAG group (pipeline/dag.py; `sense`, then `fit`), each
 `video_task.run_groups`. When a clip's task finishes with the clip still ok, the client submits its next group
@@ -157,27 +159,44 @@ class _Tally:
                                   f"{res['row']['stage']}: {res['row']['reason']}")
 
 
-def run_clips(tasks: list[ClipTask], run_args: tuple, workers: int, scheduler: Optional[str], console: Console,
-              on_result: Callable[[dict], None], run_cfg, build_id: str, cluster: str = "local", gpus: int = 0,
-              read_only_cache: bool = False) -> None:
-    """run_args: (cfg, dag, plan, cache_dir, scratch). `cluster`: local or slurm (pipeline/cluster.py), unless
-    `scheduler` is given; `gpus`: GPU workers a local cluster adds. `on_result` gets every clip's result exactly
-    once (including the client-made failed rows), unless SystemicFailure or KeyboardInterrupt ends the run."""
+def in_process(workers: int, scheduler: Optional[str], cluster: str, gpus: int) -> bool:
+    """--workers 0 on the local cluster, no GPU workers, no scheduler: everything runs in the build's process."""
+    return workers == 0 and gpus == 0 and not scheduler and cluster == "local"
+
+
+@contextlib.contextmanager
+def build_client(workers: int, scheduler: Optional[str], console: Console, run_cfg, cluster: str = "local",
+                 cfg=None, gpus: int = 0) -> Iterator:
+    """The build's Dask client (None for an in-process build), open for the clip tasks and then the dataset
+    stages' tasks (pipeline/dataset_tasks.py), closed with the cluster it made on exit."""
+    if in_process(workers, scheduler, cluster, gpus):
+        yield None
+        return
+    with dask_client(workers, scheduler, console, run_cfg.dashboard_address, cluster, cfg, gpus) as client:
+        yield client
+
+
+def run_clips(tasks: list[ClipTask], run_args: tuple, client, workers: int, scheduler: Optional[str],
+              console: Console, on_result: Callable[[dict], None], run_cfg, build_id: str, cluster: str = "local",
+              gpus: int = 0, read_only_cache: bool = False) -> None:
+    """run_args: (cfg, dag, plan, cache_dir, scratch). `client`: the build's (`build_client`), None = in this
+    process; `cluster` (local or slurm) and `gpus` (GPU workers a local cluster adds) say what it was made with,
+    unless `scheduler` is given. `on_result` gets every clip's result exactly once (including the client-made
+    failed rows), unless SystemicFailure or KeyboardInterrupt ends the run."""
     from .cluster import expected_workers, has_gpu_workers
     with _progress(console) as progress:
         tid = progress.add_task("clips", total=len(tasks), status="")
         tally = _Tally(on_result, progress, tid, run_cfg.systemic_after, len(tasks))
-        if workers == 0 and gpus == 0 and not scheduler and cluster == "local":
+        if client is None:
             for t in tasks:
                 tally(_run_in_process(t, run_args, run_cfg.clip_timeout))
             return
         cfg, dag, plan = run_args[:3]
-        with dask_client(workers, scheduler, console, run_cfg.dashboard_address, cluster, cfg, gpus) as client:
-            gpu_workers = _labelled(client) if scheduler else has_gpu_workers(cluster, cfg, gpus)
-            warn = lambda msg: console.print(f"[yellow]warning:[/yellow] {msg}", soft_wrap=True)  # noqa: E731
-            links = chain(dag, cfg, plan, gpu_workers, read_only_cache, warn)
-            _DaskRun(client, tasks, run_args, run_cfg, build_id, tally, links,
-                     workers if scheduler else expected_workers(cluster, cfg, workers, gpus)).run()
+        gpu_workers = _labelled(client) if scheduler else has_gpu_workers(cluster, cfg, gpus)
+        warn = lambda msg: console.print(f"[yellow]warning:[/yellow] {msg}", soft_wrap=True)  # noqa: E731
+        links = chain(dag, cfg, plan, gpu_workers, read_only_cache, warn)
+        _DaskRun(client, tasks, run_args, run_cfg, build_id, tally, links,
+                 workers if scheduler else expected_workers(cluster, cfg, workers, gpus)).run()
 
 
 def _labelled(client) -> bool:
@@ -280,7 +299,7 @@ class _DaskRun:
         if status == "error":
             exc = fut.exception()
             fut.release()
-            if _is_worker_loss(exc):
+            if is_worker_loss(exc):
                 return self.lost(r, f"worker died ({type(exc).__name__})")
             return self.finish(r, failed_result(r.task.item, "task", f"internal error: {type(exc).__name__}: {exc}",
                                                 f"task:{type(exc).__name__}"))
@@ -323,7 +342,7 @@ class _DaskRun:
                 self.lost(r, f"timed out after {self.cfg.clip_timeout:g} s")
 
 
-def _is_worker_loss(exc: BaseException) -> bool:
+def is_worker_loss(exc: BaseException) -> bool:
     from distributed.client import FutureCancelledError
     from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker

@@ -93,6 +93,7 @@ def test_slurm_build_equals_local_build(slurm, tmp_path, samples):
     assert record["computed"]["convert"] == 2                          # computed on the jobs, not reused
     assert statuses(out) == statuses(local) == {"a/one": "ok", "b/two": "ok"}
     assert shard_bytes(out) and shard_bytes(out) == shard_bytes(local)
+    assert record["dataset_stages"]["shards"]["where"] == "dask workers"   # the shard files too, in the jobs
     # the workers were SLURM jobs registered with this build's scheduler (their logs are the jobs' stderr)
     job_logs = sorted(logs.glob("skelforge-*.err"))
     assert len(job_logs) == 2, job_logs

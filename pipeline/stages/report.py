@@ -10,8 +10,10 @@ worst clips per class as a thumbnail of their worst frame linked to an animation
 inputs:    every clip's manifest row (after labels), the stage cache (detect, refine, quality, frames)
 outputs:   OUT/report/index.html, OUT/report/quality.json, OUT/report/clips.csv
 params:    none (rebuilt only when what it shows changes)
-resources: the client process; reads each clip's refine entry; decodes one frame per thumbnail and 2 s per
-           animation
+resources: per-clip work as tasks (`pipeline.report`; on the build's Dask workers, in this process for --workers
+           0): the QC records (each clip's detect, refine and quality entries, loaded by key) and, per worst
+           clip, its thumbnail (one decoded frame) and 2 s animation; the client ranks the small records and
+           writes the page, loading no per-clip array
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def run(dctx, results: list[dict]) -> dict:
     key_path = Path(dctx.out) / "report" / ".key"
     if dctx.mode == "use" and key_path.exists() and key_path.read_text() == key:
         return {"cached": True, "key": key}
-    q = build_report(dctx.out, rows, stages, dctx.cache_dir)
+    q = build_report(dctx.out, rows, stages, dctx.cache_dir, dctx.tasks)
     atomic_write_bytes(key_path, key.encode())
     return {"cached": False, "key": key, "classes": len(q["classes"])}
 

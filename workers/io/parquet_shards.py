@@ -1,6 +1,8 @@
 """Deterministic Parquet shards: `<split>-<i:05d>-of-<n:05d>.parquet`, clips sorted by id, a fixed number of
 clips per shard, zstd, row groups of `row_group_clips` clips, each file written to a temporary name and renamed.
-Same rows in -> byte-identical files out (no timestamps or random ids are written)."""
+Same rows in -> byte-identical files out (no timestamps or random ids are written). `shard_plan` is the
+assignment of clips to files; `write_shard` writes one file and needs nothing from the others, so a build writes
+its shards as parallel tasks (pipeline/stages/shards.py) and `write_split` writes a split's in turn."""
 from __future__ import annotations
 
 import io
@@ -43,23 +45,32 @@ def _row(clip: dict, kp: np.ndarray, kp3d: np.ndarray | None = None, prov: np.nd
     return row
 
 
+def shard_plan(split: str, clips: list[dict], per_shard: int) -> list[tuple[str, list[dict]]]:
+    """The deterministic assignment: (file name, its clips) for each shard of a split; clips sorted by id."""
+    return [(name, clips[i * per_shard:(i + 1) * per_shard])
+            for i, name in enumerate(shard_names(split, len(clips), per_shard))]
+
+
+def write_shard(path: Path, clips: list[dict], load: Callable[[dict], tuple], schema: pa.Schema,
+                row_group_clips: int, level: int) -> Path:
+    """One shard file: `clips` in order, `row_group_clips` per row group (only those loaded at a time), built in
+    memory and written atomically (a failure at any point leaves no file)."""
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, schema, compression="zstd", compression_level=level, write_statistics=True) as w:
+        for g in range(0, len(clips), row_group_clips):
+            rows = [_row(c, *load(c)) for c in clips[g:g + row_group_clips]]
+            w.write_table(pa.Table.from_pylist(rows, schema=schema))
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def write_split(dest: Path, split: str, clips: list[dict], load: Callable[[dict], tuple], schema: pa.Schema,
                 per_shard: int, row_group_clips: int, level: int) -> list[Path]:
-    """clips: sorted dicts with clip_id/label/label_name/split; load(clip) -> (kp, kp3d, prov, frame_conf[, smplx])."""
+    """Every shard of a split, one after another. clips: sorted dicts with clip_id/label/label_name/split;
+    load(clip) -> (kp, kp3d, prov, frame_conf[, smplx])."""
     dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, name in enumerate(shard_names(split, len(clips), per_shard)):
-        chunk = clips[i * per_shard:(i + 1) * per_shard]
-        buf = io.BytesIO()
-        with pq.ParquetWriter(buf, schema, compression="zstd", compression_level=level,
-                              write_statistics=True) as w:
-            for g in range(0, len(chunk), row_group_clips):
-                rows = [_row(c, *load(c)) for c in chunk[g:g + row_group_clips]]
-                w.write_table(pa.Table.from_pylist(rows, schema=schema))
-        path = dest / name
-        atomic_write_bytes(path, buf.getvalue())
-        written.append(path)
-    return written
+    return [write_shard(dest / name, chunk, load, schema, row_group_clips, level)
+            for name, chunk in shard_plan(split, clips, per_shard)]
 
 
 def remove_stale(dest: Path, keep: Iterable[Path]) -> None:
@@ -67,3 +78,11 @@ def remove_stale(dest: Path, keep: Iterable[Path]) -> None:
     for p in dest.glob("*.parquet"):
         if p.name not in keep:
             p.unlink()
+
+
+def remove_partial(dest: Path) -> list[Path]:
+    """Temporary files a shard writer killed mid-write left behind (atomic writes rename only complete files)."""
+    gone = sorted(Path(dest).glob(".*.parquet.*.tmp"))
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone

@@ -14,6 +14,7 @@ import numpy as np
 from schemas.layouts import get_layout
 from workers.decode.resample import presentation_times, resample_indices
 from workers.decode.spool import Truncated, open_frames
+from workers.io.atomic import atomic_target
 
 # matplotlib's tab10 (Tableau 10) in RGB: ten hues told apart at a glance, person m gets PALETTE[m % 10]
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -80,8 +81,14 @@ def frames_at_30fps(video: Optional[str], T: int, size: tuple[int, int], work: P
 
 
 def write(frames: Iterator[np.ndarray], dest: Path, fps: int = 30, width: Optional[int] = None) -> int:
+    """Written atomically: a temporary file beside `dest` (same suffix, so each writer picks the format) renamed
+    into place once complete; an error or a kill midway leaves no partial `dest`."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_target(dest, suffix=dest.suffix) as tmp:
+        return _write(frames, Path(tmp), fps, width)
+
+
+def _write(frames: Iterator[np.ndarray], dest: Path, fps: int, width: Optional[int]) -> int:
     suffix = dest.suffix.lower()
     n = 0
     if suffix == ".png":
