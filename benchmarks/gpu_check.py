@@ -5,10 +5,12 @@ Checks (`--checks`, all by default), each on `--device` (cuda, or cpu: the same 
 test that keeps this script working on machines without a GPU):
   onnx    the rtmpose / rtmw experts (rtmlib + onnxruntime) on RTMPose-m and RTMW-l-size networks with random
           weights (tests/rtm_arch.py: real-size compute, meaningless keypoints), and the YOLOX detector's session
-          (tests/onnx_models.py's constant-output model: only its provider is checked); crops/s per network.
+          (tests/onnx_models.py's constant-output model: only its provider is checked); crops/s per network,
+          `--batch-size` crops per expert call (the pose stage's `pose.batch_size`).
           On CUDA every session must run on CUDAExecutionProvider — onnxruntime silently falls back to the CPU
           when the CUDA provider cannot load (the CPU wheel, a missing cuDNN), and that is reported as a failure.
-  yolo    the yolo-pose expert (Ultralytics, built from `--yolo-arch`.yaml, random weights) on the device; crops/s.
+  yolo    the yolo-pose expert (Ultralytics, built from `--yolo-arch`.yaml, random weights) on the device; crops/s,
+          `--batch-size` crops per call.
   build   a build of the sample clips, in this process (`--workers 0`), with the rtm expert (`--build-rtm`) and
           yolo-pose on the device, every other stage as configured by default (the BlazePose detector finds the
           real people, on the CPU); frames/s of the build, crops/s of its pose stage; afterwards every
@@ -153,6 +155,11 @@ def rtm_expert_name(arch: str) -> str:
     return "rtmw" if ARCHS[arch].k == 133 else "rtmpose"
 
 
+def in_batches(e, crops: list, size: int) -> list:
+    """The expert on the crops, `size` per call (as the pose stage hands them at `pose.batch_size`)."""
+    return [r for i in range(0, len(crops), size) for r in e.process(crops[i:i + size])]
+
+
 def timed(fn, device: str) -> tuple[object, float]:
     sync(device)
     t0 = time.perf_counter()
@@ -177,9 +184,10 @@ def check_onnx(a, work: Path, mem: Memory) -> dict:
         provider = onnx_provider(e._m.session, a.device, f"{e.name} ({arch})")
         e.process(crops[:2])                                         # warm-up (CUDA kernels, allocator)
         mem.start()
-        _, dt = timed(lambda: e.process(crops), a.device)
+        _, dt = timed(lambda: in_batches(e, crops, a.batch_size), a.device)
         out[arch] = {"expert": e.name, "provider": provider, "parameters_m": round(rtm_arch.parameters(arch) / 1e6, 2),
-                     "input": f"{spec.w}x{spec.h}", "crops": len(crops), "seconds": round(dt, 3),
+                     "input": f"{spec.w}x{spec.h}", "crops": len(crops), "batch_size": a.batch_size,
+                     "seconds": round(dt, 3),
                      "crops_per_s": round(len(crops) / dt, 1), **mem.figures()}
         del e
     det = YoloxDetector(str(yolox_model(work / "yolox-const.onnx", 320, (160, 120), 96)), input_size=320,
@@ -199,8 +207,9 @@ def check_yolo(a, work: Path, mem: Memory) -> dict:
     e.process(crops[:2])
     where = torch_device_of(e._m.predictor.model.model, a.device, "yolo-pose")
     mem.start()
-    _, dt = timed(lambda: e.process(crops), a.device)
-    res = {"arch": a.yolo_arch, "imgsz": a.yolo_imgsz, "device": where, "crops": len(crops), "seconds": round(dt, 3),
+    _, dt = timed(lambda: in_batches(e, crops, a.batch_size), a.device)
+    res = {"arch": a.yolo_arch, "imgsz": a.yolo_imgsz, "device": where, "crops": len(crops),
+           "batch_size": a.batch_size, "seconds": round(dt, 3),
            "crops_per_s": round(len(crops) / dt, 1), **mem.figures()}
     del e
     gc.collect()
@@ -229,7 +238,7 @@ def check_build(a, work: Path, mem: Memory) -> dict:
     from pipeline.build import build
     from pipeline.cache import Store
     from pipeline.manifest import read_manifest
-    from schemas.config import BuildConfig, PoseConfig
+    from schemas.config import BuildConfig
     from tests import rtm_arch
     videos = work / "videos"
     if not videos.exists():
@@ -246,8 +255,7 @@ def check_build(a, work: Path, mem: Memory) -> dict:
            "expert_settings": {rtm: {"onnx": onnx, "input_size": [spec.w, spec.h], "device": a.device},
                                "yolo-pose": {"weights": str(yolo_weights(a.yolo_arch, work)), "device": a.device,
                                              "imgsz": a.yolo_imgsz}}}
-    if "batch_size" in PoseConfig.model_fields:           # the per-worker batching queue (issue 14, item 3)
-        cfg["pose"] = {"batch_size": a.batch_size}
+    cfg["pose"] = {"batch_size": a.batch_size}
     out = work / "build-out"
     shutil.rmtree(out, ignore_errors=True)
     mem.start()
@@ -273,8 +281,8 @@ def check_build(a, work: Path, mem: Memory) -> dict:
     frames = sum(r["n_frames"] or 0 for r in rows)
     pose_s = sum(r.get("pose_seconds") or 0 for r in rows)
     return {"clips": len(rows), "ok": sum(r["status"] == "ok" for r in rows), "frames": frames, "crops": crops,
-            "experts": f"{rtm} ({a.build_rtm}), yolo-pose ({a.yolo_arch})", "pose_batch_size": cfg.get("pose", {}).get(
-                "batch_size"), "seconds": round(dt, 2), "frames_per_s": round(frames / dt, 2),
+            "experts": f"{rtm} ({a.build_rtm}), yolo-pose ({a.yolo_arch})", "pose_batch_size": a.batch_size,
+            "seconds": round(dt, 2), "frames_per_s": round(frames / dt, 2),
             "pose_seconds": round(pose_s, 2), "pose_crops_per_s": round(crops / pose_s, 1) if pose_s else None,
             "onnx_providers": providers, "yolo_devices": places, **memory}
 
@@ -375,7 +383,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--clips", type=int, default=9, help="sample clips in the build")
     ap.add_argument("--frames", type=int, default=60, help="frames.max_frames of the build")
     ap.add_argument("--build-rtm", default="rtmw-l", help="the rtm expert's network in the build")
-    ap.add_argument("--batch-size", type=int, default=64, help="pose.batch_size, where the config has it")
+    ap.add_argument("--batch-size", type=int, default=64, help="crops per expert call: the onnx and yolo checks' "
+                    "and the build's pose.batch_size")
     ap.add_argument("--train-clips", type=int, default=256)
     ap.add_argument("--train-frames", type=int, default=48)
     ap.add_argument("--train-width", type=int, default=None, help="PoseConv3D base width (default: the paper's)")

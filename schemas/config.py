@@ -84,6 +84,9 @@ class DetectConfig(_Section):
     zoom_out: float = Field(0.5, ge=0, le=2, description="also detect on the frame padded by this x its long "
                             "side, for close-ups whose bodies leave the frame (0 = off)")
     num_threads: int = Field(1, ge=1, json_schema_extra=EXECUTION)
+    batch_size: int = Field(4, ge=1, le=256, description="frames per detector call: yolox / yolo-pose run them as "
+                            "one model batch (blazepose frame by frame); results do not depend on it",
+                            json_schema_extra=EXECUTION)
 
     @model_validator(mode="after")
     def _weights_given(self):
@@ -106,12 +109,16 @@ class TrackConfig(_Section):
 
 
 class PoseConfig(_Section):
-    """How each actor's crop is made (shared by every expert)."""
+    """How each actor's crop is made (shared by every expert), and how many crops a batching expert takes at once."""
     roi_scale: float = Field(1.25, ge=1.0, le=3.0, description="crop side = roi_scale x detector body box")
     mask_other_faces: float = Field(
         1.3, ge=0, le=3, description="blank other people's face boxes x this factor in a crop (0 = off)")
     duplicate_ratio: float = Field(
         0.15, ge=0, le=1, description="two actors' poses closer than this x body size in a frame are one person")
+    batch_size: int = Field(
+        4, ge=1, le=1024, description="person crops per call of a batching expert (rtmpose, rtmw, yolo-pose), "
+        "gathered across the clip's frames; the others run frame by frame. Results do not depend on it",
+        json_schema_extra=EXECUTION)
 
 
 class ExpertsConfig(_Section):

@@ -1,5 +1,6 @@
 """RTMPose / RTMW-size networks with random weights, exported to ONNX with the released exports' I/O:
-input (1, 3, H, W) -> simcc_x (1, K, 2W), simcc_y (1, K, 2H). SYNTHETIC weights (the real files are downloads
+input (B, 3, H, W) -> simcc_x (B, K, 2W), simcc_y (B, K, 2H), B a dynamic batch axis (as mmdeploy's
+`pose-detection_simcc_onnxruntime_dynamic` export makes it). SYNTHETIC weights (the real files are downloads
 this machine cannot make), real-size architecture: onnxruntime's cost per crop, on CPU or CUDA, is that of the
 released networks, and rtmlib runs its real code path on them. Their keypoints mean nothing.
 
@@ -156,5 +157,6 @@ def export(name: str, path: Path, seed: int = 0) -> Path:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.zeros(1, 3, a.h, a.w),), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["simcc_x", "simcc_y"])
+                          input_names=["input"], output_names=["simcc_x", "simcc_y"],
+                          dynamic_axes={n: {0: "batch"} for n in ("input", "simcc_x", "simcc_y")})
     return Path(path)

@@ -1,31 +1,62 @@
-"""Models loaded once per worker process (each Dask worker process keeps its own), keyed by their settings.
-No Dask here: the cache is per process, whoever calls it."""
+"""Models loaded once per worker process (each Dask worker process keeps its own): one instance per model and
+device, keyed by the settings it is built from (model file and device included; execution-only settings the
+caller applies, such as batch sizes, are not part of it). No Dask here: the cache is per process, whoever calls it.
+
+Thread-safe: concurrent callers asking for the same model wait for the one load (`_loaded`), so threads of a
+process share an instance; the instances themselves (MediaPipe graphs, Ultralytics predictors) are run by one
+thread at a time, which is how skelforge's single-threaded workers call them.
+"""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from functools import lru_cache
+from typing import Callable
 
 from .quiet import native_stderr_silenced
 
+_LOCK = threading.RLock()              # re-entrant: a model's loader may load another model
+_MODELS: OrderedDict = OrderedDict()
+_MAX_MODELS = 16                       # least recently used beyond this are dropped (tests run many configs)
 
-@lru_cache(maxsize=4)
+
+def _loaded(key: tuple, make: Callable[[], object]):
+    """The model for `key`, made once per process by `make`; concurrent callers wait for that one load."""
+    with _LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+        model = make()
+        _MODELS[key] = model
+        while len(_MODELS) > _MAX_MODELS:
+            _MODELS.popitem(last=False)
+        return model
+
+
 def detector(name: str, settings_json: str):
-    """A loaded person detector (settings = the config's detect section as canonical JSON)."""
+    """A loaded person detector (settings = the config's detect section as canonical JSON, its model file and
+    device included; the stage leaves out its batch size)."""
     import json
 
     from .detect.registry import build
-    with native_stderr_silenced():
-        return build(name, json.loads(settings_json))
+
+    def make():
+        with native_stderr_silenced():
+            return build(name, json.loads(settings_json))
+    return _loaded(("detector", name, settings_json), make)
 
 
-@lru_cache(maxsize=16)
 def expert(name: str, settings_json: str):
-    """A set-up expert instance (settings as canonical JSON so the cache key is hashable)."""
+    """A set-up expert instance (settings as canonical JSON, its model file and device included)."""
     import json
 
     from .experts.registry import EXPERTS
-    e = EXPERTS[name](**json.loads(settings_json))
-    e.setup()
-    return e
+
+    def make():
+        e = EXPERTS[name](**json.loads(settings_json))
+        e.setup()
+        return e
+    return _loaded(("expert", name, settings_json), make)
 
 
 @lru_cache(maxsize=16)
@@ -51,12 +82,14 @@ def detector_hash(name: str, weights: str | None) -> str:
     return sha256_files([path])
 
 
-@lru_cache(maxsize=4)
 def body_landmarker(num_threads: int = 1):
     """The detector-free BlazePose body landmark model (track following, expert fallback)."""
     from .pose.body_landmarks import BodyLandmarker
-    with native_stderr_silenced():
-        return BodyLandmarker(num_threads)
+
+    def make():
+        with native_stderr_silenced():
+            return BodyLandmarker(num_threads)
+    return _loaded(("body-landmarks", num_threads), make)
 
 
 @lru_cache(maxsize=None)

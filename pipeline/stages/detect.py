@@ -14,7 +14,10 @@ outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle 
            switch_frames (per actor, the frames of its suspected switches), followed_frames (actors' person-frames
            found by following), follow_calls (landmark-model runs), identity_repairs (list of {frame, tracks
            (rows of `tracks`, -1 for a dropped one), kept, crossed: the appearance distances of the test})
-params:    detect.*, track.*  (track.max_persons unless the adapter knows the count, e.g. NTU)
+params:    detect.* (batch_size, device and weights' path are execution settings: not in the key), track.*
+           (track.max_persons unless the adapter knows the count, e.g. NTU)
+batching:  `detect.batch_size` frames per detector call: one model batch for yolox / yolo-pose, frame by frame
+           for blazepose; the tracker then steps through them in order, so results do not depend on it
 resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, zoom-out, tiles), plus one
            landmark-model run per lost track per frame while it is followed; Dask resources {"GPU": 1} when
            `detect.device` is cuda (yolox / yolo-pose), which puts the `sense` group on a GPU worker
@@ -40,15 +43,16 @@ from ..dag import Stage, gpu_for
 def run(ctx, inputs) -> Artifact:
     d, t = ctx.cfg.detect, ctx.cfg.track
     frames = ctx.frames(inputs["frames"].arrays["src_index"])
-    det = models.detector(d.detector, json.dumps(d.model_dump(mode="json"), sort_keys=True))
+    det = load_detector(d)
     follower = Follower(models.body_landmarker(d.num_threads), t.follow_presence) if t.follow else None
     min_frames = length_rule(inputs["frames"].meta.get("input_kind", "video"), "track.min_frames", t.min_frames)
     tracker = Tracker(t.min_iou, t.max_gap, min_frames, follower, t.appearance)
     counts = []
-    for k, frame in enumerate(frames):
-        dets = det(frame)
-        counts.append(len(dets))
-        tracker.step(k, dets, frame)
+    for start in range(0, len(frames), d.batch_size):          # `detect.batch_size` frames per detector call
+        batch = [frames.frame(k) for k in range(start, min(start + d.batch_size, len(frames)))]
+        for k, (frame, dets) in enumerate(zip(batch, det.batch(batch)), start):
+            counts.append(len(dets))
+            tracker.step(k, dets, frame)
     tracks, observed, followed = tracker.result()
     seen = observed | followed
     want = ctx.item.expected_persons or t.max_persons
@@ -66,6 +70,12 @@ def run(ctx, inputs) -> Artifact:
         return Artifact(arrays, {**meta, "status": "filtered", "reason": "no person detected", "rule": "no_person",
                                  "value": 0, "threshold": 1})
     return Artifact(arrays, meta)
+
+
+def load_detector(d):
+    """The configured detector, loaded once per worker process and device (`workers.models`); the batch size is
+    the stage's business, not part of the detector's identity."""
+    return models.detector(d.detector, json.dumps(d.model_dump(mode="json", exclude={"batch_size"}), sort_keys=True))
 
 
 def _weights(cfg) -> dict:

@@ -120,6 +120,10 @@ class BlazePoseDetector:
             return d
         return weighted_nms(d[:, 0], d[:, 1:5], d[:, 1:], self.nms_iou)
 
+    def batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Detections per frame, frame by frame (the TFLite detector takes one view per run)."""
+        return [self(f) for f in frames]
+
 
 def _shift(d: np.ndarray, x: float, y: float) -> np.ndarray:
     d[:, [1, 3, 5, 7]] += x

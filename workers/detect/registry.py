@@ -1,5 +1,7 @@
 """Person detectors by name (`detect.detector`). Each is called on an RGB frame and returns detections (N, 9)
-in the tracker's layout (blazepose.DET_COLS). BlazePose is bundled; YOLOX and YOLO-pose need `detect.weights`."""
+in the tracker's layout (blazepose.DET_COLS); `batch(frames)` returns them per frame, for the frames run as one
+model batch (YOLOX, YOLO-pose) or one by one (BlazePose), alike either way. BlazePose is bundled; YOLOX and
+YOLO-pose need `detect.weights`."""
 from __future__ import annotations
 
 

@@ -5,9 +5,12 @@ An expert has a `name`, the `parts` it produces (body / left_hand / right_hand /
 config's `expert_settings.<name>`, validated by the expert's typed settings model in schemas/experts.py
 `EXPERT_SETTINGS`, which also gives the `defaults`; a `device: cuda` setting makes the pose stage ask Dask for a
 GPU worker), `setup()` run once per worker process,
-a batched `process(crops)` returning one result per crop — native keypoints (N, 3) = x, y, score in *original-frame
+a `process(crops)` returning one result per crop — native keypoints (N, 3) = x, y, score in *original-frame
 pixels* and, for experts with metric 3D, `world` (33, 4) — and `version()`: package version and model-file
-hashes, which enter the expert's cache key.
+hashes, which enter the expert's cache key. Each crop's result depends on that crop alone, never on the others
+in the call. An expert with `batched = True` runs the crops of one `process` call as one model batch (the pose
+stage hands it `pose.batch_size` crops gathered across frames); the others run `process_one` crop by crop and
+the pose stage calls them frame by frame.
 
 A crop carries the square person image (other people's faces blanked), where it sits in the frame, the
 person detector's face box (frame pixels) as a hint for face experts, and the tracked body centres of this
@@ -79,6 +82,7 @@ class Expert:
     native: ClassVar[str]
     defaults: ClassVar[dict]                   # from schemas.experts.EXPERT_SETTINGS[name] (set per subclass)
     needs_weights: ClassVar[bool] = False      # cluster experts: the user supplies the model file
+    batched: ClassVar[bool] = False            # process() runs its crops as one model batch
     # part -> model family: experts running the same network (Holistic's face and `facemesh` both run
     # face_landmark.tflite) are one voter, so fusion does not count their agreement as independent evidence.
     # Parts not listed: the expert's own name.

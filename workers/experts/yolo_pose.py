@@ -1,8 +1,11 @@
 """yolo-pose — Ultralytics YOLO-pose (COCO-17 body) from user-supplied weights (`expert_settings.yolo-pose.
 weights`: a .pt file; nothing is downloaded here — `skelforge models download` fetches the registry's; a file
 stored under a registry name must have its published sha256). Native: coco-17. As an expert it runs on the
-person crops, batched, and keeps the detection nearest the crop centre; `detect.detector: yolo-pose` uses the
-same model as a multi-person detector (workers/detect/yolo.py). Score = the model's per-keypoint confidence.
+person crops, batched (one `predict` on all the crops of a `process` call), and keeps the detection nearest the
+crop centre; `detect.detector: yolo-pose` uses the same architecture as a multi-person detector
+(workers/detect/yolo.py). Score = the model's per-keypoint confidence. Crops are square, so Ultralytics'
+letterbox gives each the same input alone or in a batch; on the CPU the outputs are bit-identical for every
+batch size (tests/test_batching.py).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ class YoloPoseExpert(Expert):
     parts = ("body",)
     native = "coco-17"
     needs_weights = True
+    batched = True
 
     def model_files(self):
         return [str(self.settings["weights"])] if self.settings["weights"] else []
