@@ -256,7 +256,7 @@ def _hierarchical_pass(tc, data, first: Trainer, sdir: Path, device, dist, on_ep
 
 
 def _prune_pass(tc, data, trained: Trainer, sdir: Path, device, dist):
-    from .pruning import iterative_prune
+    from .prune_surgery import iterative_prune
     rounds = []
 
     def fine_tune(model):

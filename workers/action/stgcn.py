@@ -17,7 +17,7 @@ Contract:
   pooling over T and V, then the mean over the M person slots (zero-padded slots included, as in the
   paper), then the classifier. Dropout 0.5 is the authors' NTU config; weights use PyTorch's default init.
   On ntu-25 with 60 classes and C=3 this has 3,098,982 parameters (the paper's ~3.1M).
-- Pruning (`workers.action.pruning`): `prunable_groups()` declares one group per block, the C_out channels
+- Pruning (`workers.action.prune_deps`): `prunable_groups()` declares one group per block, the C_out channels
   between the spatial and the temporal unit: the GraphConv's 1x1 conv (its K * C_out outputs are K blocks of
   C_out, summed over the K subsets by the einsum, so channel c is pruned in every block), the tcn BN and the
   tcn's 9x1 conv input. Block outputs stay unpruned: each is added to an identity residual (or feeds the next
@@ -35,7 +35,7 @@ from torch import nn
 from schemas.layouts import Layout
 
 from .graph import spatial_adjacency
-from .pruning import PruneGroup
+from .prune_deps import PruneGroup
 
 WIDTHS = (1, 1, 1, 1, 2, 2, 2, 4, 4, 4)          # block widths in units of base_channels
 

@@ -23,7 +23,7 @@ Contract:
     `dilations=(1,) * 10` reproduces it exactly. Dilation does not change the parameter count.
   Global average pooling over T and V, mean over the M person slots, then the classifier.
 
-Pruning (`workers.action.pruning`): `prunable_groups()` declares one group per block, the S-LSU's C_out output
+Pruning (`workers.action.prune_deps`): `prunable_groups()` declares one group per block, the S-LSU's C_out output
 channels that feed the T-LSU: producers the heads' output conv (`spatial.out`, all heads in one conv) and, where
 the width changes, the S-LSU's own down conv (`spatial.down.0`), whose outputs are summed channel by channel;
 norms `spatial.bn` (and `spatial.down.1`); consumer the T-LSU's 9x1 conv. Where the S-LSU's down path is the
@@ -50,7 +50,7 @@ from torch import nn
 
 from schemas.layouts import Layout
 
-from .pruning import PruneGroup
+from .prune_deps import PruneGroup
 from .stgcn import WIDTHS, DataNorm, pool_persons
 
 DILATIONS = (1, 3, 3, 3, 3, 1, 1, 1, 1, 1)

@@ -37,6 +37,7 @@ Contract:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -218,56 +219,84 @@ def objective(model, p: dict, R: torch.Tensor, kp: torch.Tensor, intr, seq: torc
     return total.sum() + w["shape"] * (p["betas"] ** 2).sum()
 
 
-def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=None,
-        frames_per_sequence: int | None = None, iterations: int = 600, temporal_weight: float = 100.0,
-        device: str | torch.device = "cpu") -> dict:
-    """Fit SMPL-X to (B, 118, 3) keypoints; see the module docstring for inputs and outputs."""
-    device = torch.device(device)
-    model = model.to(device)
-    dtype = torch.float32
-    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=dtype, device=device)
+@dataclass(frozen=True)
+class _Observations:
+    """What one fit is fitted to, on its device (see `_observations`)."""
+    kp: torch.Tensor              # (B, 118, 3) pixel x, y, confidence (NaN -> 0, confidence >= 0)
+    intr: tuple[float, ...]       # (fx, fy, cx, cy)
+    ids: np.ndarray               # (B,) sequence index 0..S-1 of every row
+    seq: torch.Tensor             # `ids` on the device
+    next_same: torch.Tensor       # (B - 1,) 1.0 where row b + 1 continues row b's sequence
+
+
+# the `init` entries `fit` reads, with their per-row shapes
+_INIT_SHAPES = {"joints": (118, 3), "body_pose": (63,), "global_orient": (3,), "transl": (3,)}
+
+
+def _observations(keypoints_2d, intrinsics, sequence_ids, frames_per_sequence, device) -> _Observations:
+    """Check and clean the keypoints (NaN -> 0, negative confidence -> 0) and number the sequences."""
+    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=device)
     if kp.ndim != 3 or kp.shape[1:] != (118, 3):
         raise ValueError(f"keypoints_2d must be (B, 118, 3), got {tuple(kp.shape)}")
     kp = torch.nan_to_num(kp)
     kp[..., 2] = kp[..., 2].clamp(min=0)
-    B = kp.shape[0]
-    intr = tuple(float(v) for v in intrinsics)
-    ids = _sequence_ids(B, sequence_ids, frames_per_sequence)
-    seq = torch.as_tensor(ids, device=device)
-    S = int(ids.max()) + 1
-    next_same = torch.as_tensor(ids[1:] == ids[:-1], dtype=dtype, device=device)
+    ids = _sequence_ids(kp.shape[0], sequence_ids, frames_per_sequence)
+    return _Observations(kp, tuple(float(v) for v in intrinsics), ids, torch.as_tensor(ids, device=device),
+                         torch.as_tensor(ids[1:] == ids[:-1], dtype=kp.dtype, device=device))
+
+
+def _init_tensors(init: dict | None, obs: _Observations) -> dict[str, torch.Tensor]:
+    """The `init` entries `fit` reads, as (B, ...) tensors like the keypoints."""
     init = dict(init or {})
+    kp = obs.kp
+    return {name: torch.as_tensor(np.asarray(init[name]), dtype=kp.dtype, device=kp.device).reshape(len(kp), *shape)
+            for name, shape in _INIT_SHAPES.items() if name in init}
 
-    def as_t(name: str, *shape: int) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(init[name]), dtype=dtype, device=device).reshape(B, *shape)
 
-    given = as_t("joints", 118, 3) if "joints" in init else None     # camera-frame 3D, e.g. the direct candidate
-    p = _zero_params(model, B, dtype, device)
-    p["betas"] = torch.zeros(S, model.num_betas, dtype=dtype, device=device)
+def _start_params(model, obs: _Observations, init: dict[str, torch.Tensor]) -> dict:
+    """Zero parameters (one betas row per sequence), the body pose from `init` when given."""
+    kp = obs.kp
+    p = _zero_params(model, len(kp), kp.dtype, kp.device)
+    p["betas"] = torch.zeros(int(obs.ids.max()) + 1, model.num_betas, dtype=kp.dtype, device=kp.device)
     if "body_pose" in init:
-        p["body_pose"] = as_t("body_pose", 63)
+        p["body_pose"] = init["body_pose"]
+    return p
 
-    # ---- stage 0: global rotation + translation on the torso. Rotations are R = rodrigues(delta) @ R0 with R0
-    # fixed per stage and the small `delta` optimised (well-conditioned even for bodies facing the camera, |angle|
-    # near pi); R0 is re-based on the result before every stage.
-    torso_w = torch.zeros(118, dtype=dtype, device=device)
-    torso_w[TORSO] = 1.0
+
+def _torso_starts(model, obs: _Observations, init: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Stage 0's (rotation (B, 3, 3), translation (B, 3)) starts: the given orientation, or facing the camera and
+    facing away, each with the given translation or one from the torso size; plus, with `init["joints"]`, the
+    rigid fit of the rest torso to them (where it succeeds; the first start elsewhere)."""
+    kp, intr = obs.kp, obs.intr
+    dtype, device, B = kp.dtype, kp.device, len(kp)
     if "global_orient" in init:
-        orients = [batch_rodrigues(as_t("global_orient", 3))]
+        orients = [batch_rodrigues(init["global_orient"])]
     else:
         front = torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=dtype, device=device)  # pi about x
         back = torch.tensor([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]], dtype=dtype, device=device)   # pi about z
         orients = [front.expand(B, 3, 3).clone(), back.expand(B, 3, 3).clone()]
-    starts = [(R, as_t("transl", 3) if "transl" in init else _init_translation(model, kp, R, intr)) for R in orients]
-    if given is not None:                        # rigid fit of the rest torso to the given 3D
+    starts = [(R, init["transl"] if "transl" in init else _init_translation(model, kp, R, intr)) for R in orients]
+    if "joints" in init:                         # rigid fit of the rest torso to the given 3D
         with torch.no_grad():
             rest = _forward(model, _zero_params(model, 1, dtype, device), torch.zeros(1, dtype=torch.long,
                                                                                       device=device))[0]
-        R, transl, ok = rigid_init(rest[TORSO], rest[ROOT], given)
+        R, transl, ok = rigid_init(rest[TORSO], rest[ROOT], init["joints"])
         if ok.any():
             starts.append((torch.where(ok[:, None, None], R, starts[0][0]),
                            torch.where(ok[:, None], transl, starts[0][1])))
-    zero3 = torch.zeros(B, 3, dtype=dtype, device=device)
+    return starts
+
+
+def _fit_torso(model, obs: _Observations, p: dict, starts, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage 0: global rotation + translation on the torso joints from every start, the other parameters `p`
+    fixed; per frame the start with the lowest torso loss wins. Returns its (rotation (B, 3, 3), translation).
+
+    Rotations are R = rodrigues(delta) @ R0 with R0 fixed per stage and the small `delta` optimised
+    (well-conditioned even for bodies facing the camera, |angle| near pi)."""
+    kp, intr, seq = obs.kp, obs.intr, obs.seq
+    torso_w = torch.zeros(118, dtype=kp.dtype, device=kp.device)
+    torso_w[TORSO] = 1.0
+    zero3 = torch.zeros(len(kp), 3, dtype=kp.dtype, device=kp.device)
     best_loss, best = None, None
     for R0, transl in starts:
         q = dict(p, delta=zero3.clone().requires_grad_(True), transl=transl.clone().requires_grad_(True))
@@ -289,41 +318,69 @@ def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=
             best["R"][better] = R[better]
             best["transl"][better] = q["transl"].detach()[better]
             best_loss = torch.minimum(best_loss, per_frame)
-    R0 = best["R"]
-    p["transl"] = best["transl"]
-    del p["global_orient"]                           # the rotation is R0 (and each stage's delta) from here on
+    return best["R"], best["transl"]
 
-    # ---- stages 1-4: everything, annealed priors (and the 3D guide early on)
-    guide = None
-    if given is not None:
-        body = given[:, :25]
-        root_z = body[:, ROOT, 2]
-        usable = torch.isfinite(body[:, ROOT]).all(-1) & (root_z > 0)
-        target = torch.where(usable[:, None, None], body - body[:, ROOT:ROOT + 1], torch.full_like(body, float("nan")))
-        f = 0.5 * (intr[0] + intr[1])
-        guide = (target, torch.where(usable, (f / root_z.clamp(min=1e-3)) ** 2, torch.zeros_like(root_z)))
+
+def _guide(given: torch.Tensor | None, intr) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The 3D guide term's (root-relative BODY_25 targets (B, 25, 3), NaN where missing, scale (f / depth)^2 (B,))
+    from camera-frame joints (B, 118, 3); None without them."""
+    if given is None:
+        return None
+    body = given[:, :25]
+    root_z = body[:, ROOT, 2]
+    usable = torch.isfinite(body[:, ROOT]).all(-1) & (root_z > 0)
+    target = torch.where(usable[:, None, None], body - body[:, ROOT:ROOT + 1], torch.full_like(body, float("nan")))
+    f = 0.5 * (intr[0] + intr[1])
+    return target, torch.where(usable, (f / root_z.clamp(min=1e-3)) ** 2, torch.zeros_like(root_z))
+
+
+def _anneal(model, obs: _Observations, p: dict, R0: torch.Tensor, guide, iterations: int,
+            temporal_weight: float) -> tuple[dict, torch.Tensor]:
+    """Stages 1-4: every parameter in `p` (no global_orient: the rotation is R0, re-based on each stage's
+    delta) under the annealed `STAGE_WEIGHTS`. Returns the fitted parameters and rotation."""
+    zero3 = torch.zeros(len(obs.kp), 3, dtype=obs.kp.dtype, device=obs.kp.device)
     for w in STAGE_WEIGHTS:
         p = {k: v.detach().clone().requires_grad_(True) for k, v in p.items()}
         p["delta"] = zero3.clone().requires_grad_(True)
 
         def loss_all(w=w, R0=R0):
-            return objective(model, p, batch_rodrigues(p["delta"]) @ R0, kp, intr, seq, next_same, w,
+            return objective(model, p, batch_rodrigues(p["delta"]) @ R0, obs.kp, obs.intr, obs.seq, obs.next_same, w,
                              temporal_weight, guide)
         _lbfgs(list(p.values()), loss_all, iterations)
         with torch.no_grad():
             R0 = batch_rodrigues(p.pop("delta")) @ R0
-    p["global_orient"] = _rotvec(R0)
+    return p, R0
 
+
+def _outputs(model, obs: _Observations, p: dict, R: torch.Tensor) -> dict:
+    """The fit's result (see the module docstring): parameters, joints and reprojection error as numpy."""
+    kp = obs.kp
     with torch.no_grad():
-        J = _forward(model, p, seq, R0)
-        proj = priors.project(J, *intr)
+        J = _forward(model, p, obs.seq, R)
+        proj = priors.project(J, *obs.intr)
         dist = (proj - kp[..., :2]).norm(dim=-1)
         c = kp[..., 2]
         csum = c.sum(-1)
         err = torch.where(csum > 0, (c * dist).sum(-1) / csum.clamp(min=1e-12), torch.full_like(csum, float("nan")))
     out = {k: v.detach().cpu().numpy() for k, v in p.items()}
-    out["betas"] = out["betas"][ids]
+    out["betas"] = out["betas"][obs.ids]
     out["joints"] = J.cpu().numpy()
     out["reprojection_error"] = err.cpu().numpy()
-    out["sequence_ids"] = ids
+    out["sequence_ids"] = obs.ids
     return out
+
+
+def fit(model, keypoints_2d, intrinsics, init: dict | None = None, sequence_ids=None,
+        frames_per_sequence: int | None = None, iterations: int = 600, temporal_weight: float = 100.0,
+        device: str | torch.device = "cpu") -> dict:
+    """Fit SMPL-X to (B, 118, 3) keypoints; see the module docstring for inputs and outputs."""
+    device = torch.device(device)
+    model = model.to(device)
+    obs = _observations(keypoints_2d, intrinsics, sequence_ids, frames_per_sequence, device)
+    given = _init_tensors(init, obs)
+    p = _start_params(model, obs, given)
+    R0, p["transl"] = _fit_torso(model, obs, p, _torso_starts(model, obs, given), iterations)
+    del p["global_orient"]                           # the rotation is R0 (and each stage's delta) from here on
+    p, R0 = _anneal(model, obs, p, R0, _guide(given.get("joints"), obs.intr), iterations, temporal_weight)
+    p["global_orient"] = _rotvec(R0)
+    return _outputs(model, obs, p, R0)

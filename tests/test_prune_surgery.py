@@ -1,129 +1,24 @@
-"""Hierarchical superclasses / loss and iterative filter pruning (workers.action), CPU only, small models."""
+"""Layer surgery and iterative pruning (workers.action.prune_surgery): which filters go, inherited weights,
+coupled groups, shortcuts, ST-GCN / UNIK rounds, CPU only, small models."""
 from __future__ import annotations
 
-import itertools
-
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workers.action.hierarchy import (HierarchicalHead, between_group_mass, build_levels, hierarchical_loss,
-                                      refine, superclasses)
 from schemas.layouts import get_layout
-from workers.action.pruning import (ChannelSelect, PruneGroup, PruningError, channel_norms, count_params,
-                                    dependency_groups, filters_to_remove, iterative_prune, kept_filters, prune_step)
+from tests.prune_models import ChainNet, FeatureNet, MLPNet, ResidualNet, ShortcutNet, make_gcn
+from workers.action.prune_deps import ChannelSelect, PruneGroup, dependency_groups
+from workers.action.prune_surgery import (channel_norms, count_params, filters_to_remove, iterative_prune,
+                                          kept_filters, prune_step)
 from workers.action.stgcn import STGCN, WIDTHS
 from workers.action.unik import UNIK
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-# ---------------------------------------------------------------- models with the features/classifier interface
-
-class FeatureNet(nn.Module):
-    """The interface hierarchy and pruning use: `features(x)` -> embedding, `classifier` on top."""
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
-
-
-class ChainNet(FeatureNet):
-    """conv1 -> bn1 -> relu -> pool -> conv2 -> bn2 -> relu -> conv3 -> pool -> embedding -> classifier."""
-
-    def __init__(self, num_classes: int = 5):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 10, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(10)
-        self.conv2 = nn.Conv2d(10, 20, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(20)
-        self.conv3 = nn.Conv2d(20, 8, 1)
-        self.classifier = nn.Linear(8, num_classes)
-
-    def features(self, x):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = torch.relu(self.bn2(self.conv2(x)))
-        return self.conv3(x).mean(dim=(2, 3))
-
-
-class ResidualNet(FeatureNet):
-    """stem feeds a residual block; only the block's first conv can be pruned on its own."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(3, 8, 3, padding=1)
-        self.block = nn.Sequential(nn.Conv2d(8, 10, 3, padding=1), nn.BatchNorm2d(10), nn.ReLU(inplace=True),
-                                   nn.Conv2d(10, 8, 3, padding=1), nn.BatchNorm2d(8))
-        self.head = nn.Conv2d(8, 8, 1)
-        self.classifier = nn.Linear(8, 4)
-
-    def features(self, x):
-        x = self.stem(x)
-        x = F.relu(x + self.block(x))
-        return self.head(x).mean(dim=(2, 3))
-
-
-class MLPNet(FeatureNet):
-    """Hidden Linear layers; the last one feeds the classifier (the embedding width D is protected)."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(6, 20)
-        self.fc2 = nn.Linear(20, 10)
-        self.drop = nn.Dropout(0.0)
-        self.classifier = nn.Linear(10, 3)
-
-    def features(self, x):
-        return F.relu(self.fc2(self.drop(F.gelu(self.fc1(x)))))
-
-
-class EinsumNet(FeatureNet):
-    """A graph conv (einsum) between convs: fx cannot prove it is channel-wise, the model declares it."""
-
-    def __init__(self, declare: bool):
-        super().__init__()
-        self.declare = declare
-        self.register_buffer("A", torch.eye(5))
-        self.conv1 = nn.Conv2d(3, 10, 1)
-        self.bn = nn.BatchNorm2d(10)
-        self.conv2 = nn.Conv2d(10, 6, 1)
-        self.classifier = nn.Linear(6, 2)
-
-    def features(self, x):
-        x = torch.einsum("nctv,vw->nctw", self.bn(self.conv1(x)), self.A)
-        return self.conv2(x).mean(dim=(2, 3))
-
-    def prunable_groups(self):
-        if not self.declare:
-            raise AttributeError
-        return [("conv1", "bn", "conv2")]
-
-
-class Untraceable(ChainNet):
-    def forward(self, x):
-        if x.sum() > 0:                                   # data-dependent control flow
-            return self.classifier(self.features(x))
-        return self.classifier(self.features(-x))
-
-
-class ShapeCheckedNet(FeatureNet):
-    """The root cannot be traced (shape unpacking), its blocks can: their chains are still found."""
-
-    def __init__(self):
-        super().__init__()
-        self.blocks = nn.ModuleList([nn.Sequential(nn.Conv1d(3, 10, 3, padding=1), nn.BatchNorm1d(10), nn.ReLU(),
-                                                   nn.Conv1d(10, 6, 1)),
-                                     nn.Sequential(nn.Conv1d(6, 10, 1), nn.ReLU(), nn.Conv1d(10, 6, 1))])
-        self.classifier = nn.Linear(6, 2)
-
-    def features(self, x):
-        n, c, t = x.shape
-        for block in self.blocks:
-            x = block(x) + x if c == 6 else block(x)
-            c = x.shape[1]
-        return x.mean(dim=2)
-
+# ---------------------------------------------------------------- models and helpers only the surgery tests use
 
 class CoupledNet(FeatureNet):
     """Coupled channels as in the GCNs: a conv to K*C channels summed over K subsets (einsum), plus a head conv
@@ -155,27 +50,6 @@ class CoupledNet(FeatureNet):
         return [PruneGroup([("gc", self.K), "head", "down"], ["bn", "down_bn"], ["t1", "t2"])]
 
 
-class ShortcutNet(FeatureNet):
-    """relu(bn(conv(x)) + x) -> out: the identity shortcut follows the pruned channels as a ChannelSelect."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv1d(6, 6, 3, padding=1)
-        self.bn = nn.BatchNorm1d(6)
-        self.skip = nn.Identity()
-        self.out = nn.Conv1d(6, 4, 1)
-        self.classifier = nn.Linear(4, 2)
-
-    def hidden(self, x):
-        return torch.relu(self.bn(self.conv(x)) + self.skip(x))
-
-    def features(self, x):
-        return self.out(self.hidden(x)).mean(dim=2)
-
-    def prunable_groups(self):
-        return [{"producers": "conv", "norms": "bn", "consumers": "out", "shortcuts": "skip"}]
-
-
 class WrappedShortcut(nn.Module):
     """A traceable model around a declaring submodule: traced around it, its own groups used inside it."""
 
@@ -202,126 +76,15 @@ def _randomise_bn(model: nn.Module, seed: int = 0) -> None:
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
-# ---------------------------------------------------------------- superclasses
-
-def _block_confusion(sizes, seed=0, noise=1):
-    """Confusion with heavy within-block mass and light noise, classes shuffled so blocks are not contiguous."""
-    rng = np.random.default_rng(seed)
-    c = sum(sizes)
-    perm = rng.permutation(c)
-    block = np.repeat(np.arange(len(sizes)), sizes)[np.argsort(perm)]   # block of each (shuffled) class
-    n = rng.integers(0, noise + 1, size=(c, c)).astype(float)
-    same = block[:, None] == block[None, :]
-    n[same] += rng.integers(20, 40, size=(c, c))[same]
-    np.fill_diagonal(n, 200)
-    return n, block
+def _set_filter_norms(weight: torch.Tensor, sq_norms, gen: torch.Generator) -> None:
+    """Random filters with the given squared L2 norms (one per output row)."""
+    with torch.no_grad():
+        w = torch.randn(weight.shape, generator=gen)
+        w = w / w.flatten(1).norm(dim=1).view(-1, *[1] * (w.dim() - 1))
+        weight.copy_(w * torch.tensor(sq_norms).sqrt().view(-1, *[1] * (w.dim() - 1)))
 
 
-def _same_partition(a, b) -> bool:
-    return {frozenset(np.flatnonzero(a == g)) for g in np.unique(a)} == \
-           {frozenset(np.flatnonzero(b == g)) for g in np.unique(b)}
-
-
-def test_superclasses_recovers_blocks_and_is_balanced():
-    n, block = _block_confusion([4, 4, 4], seed=1)
-    groups = superclasses(n, 3, restarts=6, seed=0)
-    assert _same_partition(groups, block)
-    assert np.bincount(groups).tolist() == [4, 4, 4]
-    assert groups[0] == 0 and set(groups.tolist()) == {0, 1, 2}     # canonical ids
-
-    n, block = _block_confusion([5, 5, 5, 5], seed=2, noise=2)
-    assert _same_partition(superclasses(n, 4, restarts=8, seed=3), block)
-
-    rng = np.random.default_rng(0)
-    sizes = np.bincount(superclasses(rng.integers(0, 9, (10, 10)), 3, seed=1))
-    assert sorted(sizes.tolist()) == [3, 3, 4]
-
-
-def test_swap_descent_never_worse_and_locally_optimal():
-    rng = np.random.default_rng(5)
-    n = rng.integers(0, 10, size=(9, 9)).astype(float)
-    for trial in range(5):
-        start = np.empty(9, dtype=int)
-        start[rng.permutation(9)] = np.arange(9) % 3
-        g = refine(n, start)
-        assert between_group_mass(n, g) <= between_group_mass(n, start)
-        assert sorted(np.bincount(g).tolist()) == sorted(np.bincount(start).tolist())
-        # brute force: no swap of two classes in different groups lowers the objective (checks the vector gain)
-        cost = between_group_mass(n, g)
-        for i, j in itertools.combinations(range(9), 2):
-            if g[i] != g[j]:
-                s = g.copy()
-                s[i], s[j] = g[j], g[i]
-                assert between_group_mass(n, s) >= cost - 1e-9
-    # the objective by hand on a tiny case: n_01 + n_10 + n_02 + n_20 etc. across groups
-    m = np.arange(16, dtype=float).reshape(4, 4)
-    g = np.array([0, 0, 1, 1])
-    assert between_group_mass(m, g) == sum(m[i, j] + m[j, i] for i in (0, 1) for j in (2, 3))
-
-
-def test_superclasses_deterministic_per_seed_and_best_of_restarts():
-    rng = np.random.default_rng(7)
-    n = rng.integers(0, 20, size=(14, 14))
-    a, b = superclasses(n, 4, restarts=5, seed=11), superclasses(n, 4, restarts=5, seed=11)
-    assert np.array_equal(a, b)
-    one = superclasses(n, 4, restarts=1, seed=11)                        # its first start is the same
-    assert between_group_mass(n, a) <= between_group_mass(n, one)
-    levels = build_levels(n, [2, 4], seed=11)
-    assert [sorted(np.bincount(lv).tolist()) for lv in levels] == [[7, 7], [3, 3, 4, 4]]
-    assert np.array_equal(levels[1], superclasses(n, 4, restarts=8, seed=11))
-    with pytest.raises(ValueError):
-        superclasses(n, 15)
-
-
-# ---------------------------------------------------------------- hierarchical head and loss
-
-def test_hierarchical_head_and_loss_match_manual():
-    torch.manual_seed(0)
-    backbone = ChainNet(num_classes=6)
-    maps = [np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 2, 2])]
-    head = HierarchicalHead(backbone, maps)
-    x = torch.randn(4, 3, 8, 8)
-    y = torch.tensor([0, 3, 5, 2])
-    out = head(x)
-    assert out.main.shape == (4, 6) and [a.shape for a in out.aux] == [(4, 2), (4, 3)]
-    assert torch.allclose(out.main, backbone(x))
-    f = backbone.features(x)
-    assert torch.allclose(out.aux[1], head.aux[1](f))
-
-    loss = hierarchical_loss(out, y, maps, [0.5, 0.25])
-    manual = F.cross_entropy(out.main, y)
-    for logits, m, w in zip(out.aux, maps, [0.5, 0.25]):
-        groups = torch.tensor([m[int(c)] for c in y])
-        p = torch.log_softmax(logits, dim=1)
-        manual = manual - w * p[torch.arange(4), groups].mean()
-    assert torch.allclose(loss, manual, atol=1e-6)
-    assert torch.allclose(hierarchical_loss(out, y, head.group_maps, [0.5, 0.25]), loss)
-    loss.backward()
-    assert head.aux[0].weight.grad is not None and backbone.conv1.weight.grad is not None
-
-
-# ---------------------------------------------------------------- pruning
-
-def test_dependency_analysis_skips_coupled_layers():
-    assert dependency_groups(ChainNet()) == [PruneGroup("conv1", "bn1", "conv2"), PruneGroup("conv2", "bn2", "conv3")]
-    # stem feeds the residual add and the block; block.3 feeds the add; head feeds the embedding mean
-    assert dependency_groups(ResidualNet()) == [PruneGroup("block.0", "block.1", "block.3")]
-    # fc2 feeds the classifier: the embedding width is protected unless asked otherwise
-    assert dependency_groups(MLPNet()) == [PruneGroup("fc1", None, "fc2")]
-    assert PruneGroup("fc2", None, "classifier") in dependency_groups(MLPNet(), protect=())
-    # through a hierarchical wrapper, the same chains are found under their qualified names
-    wrapped = HierarchicalHead(ChainNet(), [np.array([0, 0, 1, 1, 1])])
-    assert [g.producer for g in dependency_groups(wrapped)] == ["backbone.conv1", "backbone.conv2"]
-    assert dependency_groups(EinsumNet(declare=True)) == [PruneGroup("conv1", "bn", "conv2")]
-    with pytest.raises(PruningError):                     # nothing traceable below the root either
-        dependency_groups(Untraceable())
-    shaped = ShapeCheckedNet().eval()
-    assert dependency_groups(shaped) == [PruneGroup("blocks.0.0", "blocks.0.1", "blocks.0.3"),
-                                         PruneGroup("blocks.1.0", None, "blocks.1.2")]
-    x = torch.randn(2, 3, 7)
-    assert prune_step(shaped, 0.1) == {"blocks.0.0": 1, "blocks.1.0": 1}
-    assert shaped(x).shape == (2, 2) and shaped.blocks[1][0].out_channels == 9
-
+# ---------------------------------------------------------------- plain chains
 
 def test_prune_removes_lowest_norm_filters_and_inherits_weights():
     torch.manual_seed(0)
@@ -404,14 +167,6 @@ def test_pruned_model_equals_original_when_pruned_filters_are_zero():
     assert torch.allclose(mlp(v), ref, atol=1e-6)
 
 
-def test_declared_groups_prune_through_einsum():
-    model = EinsumNet(declare=True).eval()
-    x = torch.randn(2, 3, 4, 5)
-    prune_step(model, 0.2)
-    assert (model.conv1.out_channels, model.bn.num_features, model.conv2.in_channels) == (8, 8, 8)
-    assert model(x).shape == (2, 2)
-
-
 def test_iterative_prune_stops_after_two_drops_and_returns_best():
     torch.manual_seed(0)
     model = ChainNet()
@@ -449,48 +204,6 @@ def test_iterative_prune_stops_after_two_drops_and_returns_best():
 
 
 # ---------------------------------------------------------------- coupled (declared) groups
-
-def _set_filter_norms(weight: torch.Tensor, sq_norms, gen: torch.Generator) -> None:
-    """Random filters with the given squared L2 norms (one per output row)."""
-    with torch.no_grad():
-        w = torch.randn(weight.shape, generator=gen)
-        w = w / w.flatten(1).norm(dim=1).view(-1, *[1] * (w.dim() - 1))
-        weight.copy_(w * torch.tensor(sq_norms).sqrt().view(-1, *[1] * (w.dim() - 1)))
-
-
-def test_group_construction_and_validation():
-    g = PruneGroup([("gc", 3), "head"], "bn", ["t1", ("t2", 2)], "skip")
-    assert g.producers == ("gc", "head") and g.norms == ("bn",) and g.consumers == ("t1", "t2")
-    assert g.shortcuts == ("skip",) and g.blocks == (("gc", 3), ("t2", 2)) and g.producer == "gc"
-    assert g.blocks_of("gc") == 3 and g.blocks_of("head") == 1
-    assert PruneGroup("a", None, "b") == PruneGroup(["a"], [], ("b",)) == PruneGroup(("a", 1), (), "b")
-    assert PruneGroup(("gc", 3), "bn", "t") == PruneGroup([("gc", 3)], ["bn"], ["t"])
-    assert g.renamed(lambda n: "m." + n).blocks == (("m.gc", 3), ("m.t2", 2))
-    for bad in (dict(producers=[]), dict(producers="a", consumers="a"), dict(producers=[("a", 0)])):
-        with pytest.raises(ValueError):
-            PruneGroup(**bad)
-
-    model = ShortcutNet()
-    bad_groups = [
-        [PruneGroup("conv", "bn", "classifier")],                          # consumer width 4 != 6
-        [PruneGroup("conv", "bn", "out"), PruneGroup("conv", None, "out")],  # producer in two groups
-        [PruneGroup("conv", "bn", "nope")],                                # no such module
-        [PruneGroup(("conv", 4), "bn", "out")],                            # 6 outputs are not 4 blocks
-        [PruneGroup("conv", "bn", "out", shortcuts="classifier")],         # not an identity shortcut
-        [PruneGroup("bn", None, "out")],                                   # a BN is no producer
-        [PruneGroup("conv", "classifier", "out")],                         # not a BN
-    ]
-    for groups in bad_groups:
-        with pytest.raises(PruningError):
-            prune_step(model, 0.2, groups=groups)
-    assert model.conv.out_channels == 6                                    # nothing touched
-
-    class BadDeclaration(ShortcutNet):
-        def prunable_groups(self):
-            return [("conv", "bn")]
-    with pytest.raises(PruningError):
-        dependency_groups(BadDeclaration())
-
 
 def test_coupled_group_joint_norm_blocks_and_surgery():
     model = CoupledNet()
@@ -576,12 +289,6 @@ def test_identity_shortcut_becomes_channel_select():
 
 
 # ---------------------------------------------------------------- ST-GCN and UNIK
-
-
-def _gcn(model_cls, layout: str, base: int = 10, classes: int = 7):
-    return model_cls(classes, get_layout(layout), in_channels=3, base_channels=base)
-
-
 def _expected_drop(model_cls, base: int, c_in: int = 3, heads: int = 3, K: int = 3) -> tuple[int, int]:
     """(parameters, channels) one 10% round removes, from the block widths alone."""
     params = channels = 0
@@ -601,7 +308,7 @@ def _expected_drop(model_cls, base: int, c_in: int = 3, heads: int = 3, K: int =
 @pytest.mark.parametrize("model_cls", [STGCN, UNIK])
 def test_gcn_prune_round_shrinks_by_the_declared_channels(model_cls, layout):
     torch.manual_seed(0)
-    model = _gcn(model_cls, layout)
+    model = make_gcn(model_cls, layout)
     groups = dependency_groups(model)
     assert len(groups) == len(WIDTHS)
     p0 = count_params(model)
@@ -635,7 +342,7 @@ def test_gcn_pruning_zeroed_channels_keeps_the_output(model_cls, layout):
     and the model's output does not change. Where UNIK's S-LSU adds its identity shortcut to a channel, that
     channel is not zero, so its T-LSU input column is zeroed as well."""
     torch.manual_seed(1)
-    model = _gcn(model_cls, layout)
+    model = make_gcn(model_cls, layout)
     _randomise_bn(model)
     g = torch.Generator().manual_seed(2)
     pruned = []
@@ -680,20 +387,9 @@ def test_gcn_pruning_zeroed_channels_keeps_the_output(model_cls, layout):
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()))
 
 
-def test_gcn_declared_groups_found_inside_a_hierarchical_head():
-    model = HierarchicalHead(_gcn(STGCN, "ntu-25", base=4, classes=4), [np.array([0, 0, 1, 1])])
-    groups = dependency_groups(model)
-    assert [g.producer for g in groups] == [f"backbone.blocks.{i}.gcn.conv" for i in range(len(WIDTHS))]
-    assert groups[0] == PruneGroup(("backbone.blocks.0.gcn.conv", 3), "backbone.blocks.0.tcn.0",
-                                   "backbone.blocks.0.tcn.2")
-    prune_step(model, 0.1)
-    out = model(torch.randn(2, 3, 8, 25, 2))
-    assert out.main.shape == (2, 4) and out.aux[0].shape == (2, 2)
-
-
 def test_iterative_prune_tiny_stgcn():
     torch.manual_seed(0)
-    model = _gcn(STGCN, "ntu-25", base=4, classes=3)
+    model = make_gcn(STGCN, "ntu-25", base=4, classes=3)
     x, y = torch.randn(4, 3, 8, 25, 2), torch.tensor([0, 1, 2, 0])
     scripted = iter([0.5, 0.6, 0.55, 0.5, 0.99])                  # drops at rounds 2 and 3
     sizes = []
