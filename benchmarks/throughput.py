@@ -6,7 +6,8 @@
                (detector + tracking + Holistic per actor crop + convert to 5 layouts + shards + manifest)
 
 Prints output frames/s for both and their ratio, plus person-frames/s (the pipeline poses up to 2 actors per
-frame; the bare loop at most 1). Usage: python benchmarks/throughput.py --videos DIR [--workers N]
+frame; the bare loop at most 1), and each per-clip stage's milliseconds per output frame (its own time from the
+manifest, summed over clips: where the time goes). Usage: python benchmarks/throughput.py --videos DIR [--workers N]
 """
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ def main() -> None:
     from pipeline.cache import Store
     store = Store(out / ".cache")
     person_frames = sum(store.load("pose", r["pose_key"]).meta["person_frames"] for r in rows if r["status"] == "ok")
+    stages = [n for n in DAG.order if f"{n}_seconds" in rows[0]]
+    per_frame = {n: round(sum(r[f"{n}_seconds"] or 0.0 for r in rows) / max(pipe_frames, 1) * 1000, 2) for n in stages}
     shutil.rmtree(out, ignore_errors=True)
 
     fig = {
@@ -94,6 +97,7 @@ def main() -> None:
         "counts": record["counts"],
         "pipeline_clip_stage_seconds": record["clip_seconds"],
         "pipeline_dataset_stage_seconds": {k: v["seconds"] for k, v in record["dataset_stages"].items()},
+        "ms_per_frame_by_stage": per_frame,     # each clip stage's own time (summed over clips) per output frame
     }
     fig["ratio_fps_clip_stages"] = round((pipe_frames / fig["pipeline_clip_stage_seconds"]) / (bare_frames / bare_s), 3)
     print(json.dumps(fig, indent=1))
@@ -102,6 +106,7 @@ def main() -> None:
     print(f"ratio     : {fig['ratio_fps']:.2f} (pipeline / bare, frames/s)")
     print(f"            {fig['ratio_fps_clip_stages']:.2f} counting only the per-clip stages "
           f"({fig['pipeline_clip_stage_seconds']:.1f}s); dataset stages: {fig['pipeline_dataset_stage_seconds']}")
+    print("per frame : " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in per_frame.items()))
     print(f"persons   : pipeline {fig['pipeline_person_frames_per_s']:.2f} person-frames/s, "
           f"bare {fig['bare_person_frames_per_s']:.2f}")
     if a.json:
