@@ -19,9 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .runner import is_worker_loss
-
-POLL_SECONDS = 1.0
+from .runner import finished_some, is_worker_loss
 
 
 class DatasetTaskError(RuntimeError):
@@ -59,16 +57,11 @@ class _DaskMap:
         self.running[fut] = (i, attempt)
 
     def run(self) -> list:
-        from distributed import wait
         try:
             for i in range(len(self.args)):
                 self.submit(i, 1)
             while self.running:
-                try:
-                    done = wait(list(self.running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
-                except TimeoutError:
-                    done = set()
-                for fut in done:
+                for fut in finished_some(self.running):
                     self.settle(fut)
         finally:
             if self.running:

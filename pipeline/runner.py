@@ -49,6 +49,16 @@ from .video_task import failed_result, run_groups, run_video
 POLL_SECONDS = 1.0
 
 
+def finished_some(running) -> set:
+    """The futures among `running` that have finished, waiting up to POLL_SECONDS for the first (empty if none
+    did: the caller's loop then does its periodic work, e.g. enforcing timeouts)."""
+    from distributed import wait
+    try:
+        return wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
+    except TimeoutError:
+        return set()
+
+
 class SystemicFailure(RuntimeError):
     """Every clip so far failed the same internal way: the build stops instead of failing each clip alike."""
 
@@ -261,15 +271,10 @@ class _DaskRun:
             self.submit(_Running(index, t, 0, None, 1))
 
     def run(self) -> None:
-        from distributed import wait
         try:
             self.fill()
             while self.running:
-                try:
-                    done = wait(list(self.running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
-                except TimeoutError:
-                    done = set()
-                for fut in done:
+                for fut in finished_some(self.running):
                     self.settle(fut)
                 if self.cfg.clip_timeout:
                     self.enforce_timeout()

@@ -76,6 +76,17 @@ def _randomise_bn(model: nn.Module, seed: int = 0) -> None:
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
+def _silence(conv: nn.Module, bn: nn.Module, idx, rows=None) -> None:
+    """Zero output channels `idx` of conv (its weight/bias `rows`, default idx) and of the BatchNorm after it, so
+    they contribute exactly nothing: pruning them must leave the model's output unchanged."""
+    rows = idx if rows is None else rows
+    conv.weight[rows] = 0.0
+    if conv.bias is not None:
+        conv.bias[rows] = 0.0
+    bn.bias[idx] = 0.0
+    bn.running_mean[idx] = 0.0
+
+
 def _set_filter_norms(weight: torch.Tensor, sq_norms, gen: torch.Generator) -> None:
     """Random filters with the given squared L2 norms (one per output row)."""
     with torch.no_grad():
@@ -127,11 +138,7 @@ def test_pruned_model_equals_original_when_pruned_filters_are_zero():
     _randomise_bn(model)
     with torch.no_grad():
         for conv, bn, idx in ((model.conv1, model.bn1, [3]), (model.conv2, model.bn2, [0, 7])):
-            conv.weight[idx] = 0.0
-            if conv.bias is not None:
-                conv.bias[idx] = 0.0
-            bn.bias[idx] = 0.0
-            bn.running_mean[idx] = 0.0
+            _silence(conv, bn, idx)
     model.eval()
     x = torch.randn(3, 3, 8, 8)
     ref = model(x)
@@ -146,10 +153,7 @@ def test_pruned_model_equals_original_when_pruned_filters_are_zero():
     res = ResidualNet()
     _randomise_bn(res)
     with torch.no_grad():
-        res.block[0].weight[4] = 0.0
-        res.block[0].bias[4] = 0.0
-        res.block[1].bias[4] = 0.0
-        res.block[1].running_mean[4] = 0.0
+        _silence(res.block[0], res.block[1], 4)
     res.eval()
     ref = res(x)
     assert prune_step(res, 0.1) == {"block.0": 1}
@@ -252,10 +256,7 @@ def test_coupled_group_removes_zeroed_channels_exactly():
             model.gc.weight[[k * 10 + c for c in zero]] = 0.0
             model.gc.bias[[k * 10 + c for c in zero]] = 0.0
         for conv, bn in ((model.head, model.bn), (model.down, model.down_bn)):
-            conv.weight[zero] = 0.0
-            conv.bias[zero] = 0.0
-            bn.bias[zero] = 0.0
-            bn.running_mean[zero] = 0.0
+            _silence(conv, bn, zero)
     model.eval()
     x = torch.randn(3, 3, 6, 5)
     ref = model(x)
@@ -361,10 +362,7 @@ def test_gcn_pruning_zeroed_channels_keeps_the_output(model_cls, layout):
                 else:
                     b.temporal[0].weight[:, idx] = 0.0
             for conv, rows, bn in parts:
-                conv.weight[rows] = 0.0
-                conv.bias[rows] = 0.0
-                bn.bias[idx] = 0.0
-                bn.running_mean[idx] = 0.0
+                _silence(conv, bn, idx, rows)
     model.eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randn(2, 3, 8, get_layout(layout).num_joints, 2)
