@@ -149,3 +149,37 @@ def test_eval_experts_bad_config(tmp_path):
     r = CliRunner().invoke(app, ["eval-experts", "--gt", str(SAMPLES / "gt"), "--out", str(tmp_path / "o"),
                                  "--config", str(cfg)])
     assert r.exit_code == 2 and "does not estimate hands" in r.output
+
+
+def test_holistic_crops_are_independent_of_the_crops_before_them(tmp_path, samples, monkeypatch):
+    """Holistic's hand and face subgraphs carry the previous call's landmarks even in static-image mode
+    (mediapipe 0.10.21): without the expert's reset, a crop's hands and face depend on the crop before it (another
+    person, or the last clip this worker handled). The real crops of a real build, run twice through one
+    instance, must each equal a fresh instance's result on that crop alone; a bare graph shows the hazard exists
+    on these crops (else the test would prove nothing)."""
+    import mediapipe as mp
+
+    from tests.conftest import VIDEOS, run_build, stage_videos
+    from tests.test_reliability import FAST
+    from workers.experts.holistic import HolisticExpert
+    seen = []
+    real = HolisticExpert.process_one
+    monkeypatch.setattr(HolisticExpert, "process_one", lambda self, crop: seen.append(crop) or real(self, crop))
+    run_build(stage_videos(tmp_path / "v", VIDEOS / "kinetics" / "tai_chi" / "ta_chi.mp4"), tmp_path / "o", FAST)
+    monkeypatch.setattr(HolisticExpert, "process_one", real)
+    crops = [Crop(c.image, c.x0, c.y0, c.scale) for c in seen]            # the image only: no fallback inputs
+    assert len(crops) >= 10
+
+    def fresh(crop):
+        return HolisticExpert().process([crop])[0].points
+
+    alone = [fresh(c) for c in crops]
+    one = HolisticExpert()
+    for _ in range(2):                               # the second pass starts after the first pass's last crop
+        for c, want in zip(crops, alone):
+            np.testing.assert_array_equal(one.process([c])[0].points, want)
+
+    graph = mp.solutions.holistic.Holistic(static_image_mode=True, smooth_landmarks=False)
+    hands = [[r.left_hand_landmarks is None for r in map(graph.process, (c.image for c in crops))] for _ in range(2)]
+    graph.close()
+    assert hands[0] != hands[1]                      # the bare graph: same crops, different hands the second time
