@@ -117,7 +117,7 @@ def test_rebuilt_report_opens_no_source_video(built, out, monkeypatch):
 
 def test_noop_and_from_refine_rebuilds_open_no_video_in_the_report(built, out, monkeypatch):
     """A no-op rebuild does not rebuild the report; `--from refine` rebuilds it from cached images."""
-    import pipeline.stages.report as stage
+    import pipeline.report as stage
     real, inside = stage.build_report, []
 
     def build_report(*a, **k):

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from ..cache import atomic_write_bytes, make_key
 from ..dag import Stage
-from ..report import REFS, build_report
 
 
 def run(dctx, results: list[dict]) -> dict:
+    from .. import report               # here, not at import: clip tasks load every stage module, not the report
     rows = []
     for r in results:
         row = dict(r["row"])
@@ -40,7 +40,7 @@ def run(dctx, results: list[dict]) -> dict:
     key_path = Path(dctx.out) / "report" / ".key"
     if dctx.mode == "use" and key_path.exists() and key_path.read_text() == key:
         return {"cached": True, "key": key, "refs": _refs(dctx.out)}
-    q = build_report(dctx.out, rows, stages, dctx.cache_dir, dctx.tasks)
+    q = report.build_report(dctx.out, rows, stages, dctx.cache_dir, dctx.tasks)
     atomic_write_bytes(key_path, key.encode())
     return {"cached": False, "key": key, "classes": len(q["classes"]), "refs": _refs(dctx.out)}
 
@@ -48,7 +48,7 @@ def run(dctx, results: list[dict]) -> dict:
 def _refs(out) -> list:
     """The cache entries the report's images came from (recorded for `cache gc`; none when unreadable)."""
     try:
-        refs = json.loads((Path(out) / "report" / REFS).read_text())
+        refs = json.loads((Path(out) / "report" / ".refs.json").read_text())
     except (OSError, ValueError):
         return []
     return [r for r in refs if isinstance(r, list) and len(r) == 2 and all(isinstance(x, str) for x in r)]
