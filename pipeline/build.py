@@ -29,7 +29,7 @@ from .journal import Journal
 from .keys import clip_keys
 from .manifest import build_table, write_manifest
 from .dataset_tasks import DatasetTasks
-from .runner import ClipTask, SystemicFailure, build_client, run_clips
+from .runner import ClipTask, SystemicFailure, build_client, in_process, run_clips
 from .scratch import remove_stale, scratch_dir
 from .video_task import adapter_fields, failed_result
 
@@ -206,7 +206,10 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     t0 = time.time()
     with contextlib.ExitStack() as stack:     # the Dask client stays open for the dataset stages' tasks
         try:
-            client = stack.enter_context(build_client(workers, scheduler, console, cfg.run, cluster, cfg, gpus))
+            # the cluster starts when work first needs it: a rebuild with nothing to compute starts none
+            connect = None if in_process(workers, scheduler, cluster, gpus) else (lambda: stack.enter_context(
+                build_client(workers, scheduler, console, cfg.run, cluster, cfg, gpus)))
+            client = connect() if connect and tasks else None
             run_clips(tasks, (cfg, dag, plan, str(cache_dir), str(scratch)), client, workers, scheduler, console,
                       on_result, cfg.run, build_id, cluster, gpus, store.read_only)
         except SystemicFailure as e:
@@ -223,7 +226,7 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
         rows_in_order = [results[it.clip_id] for it in items]
         dataset_info = run_dataset_stages(dag, plan, DatasetContext(
             cfg, out, cache_dir, "use", experts, list(used_experts(cfg)), dag.order, scheduler,
-            DatasetTasks(client, build_id, cfg.run.retries)), rows_in_order)
+            DatasetTasks(client, build_id, cfg.run.retries, connect)), rows_in_order)
     failed_stages = [k for k, v in dataset_info.items() if v.get("status") == "failed"]
     state = "incomplete" if failed_stages else "complete"
 
@@ -231,7 +234,8 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
     journal.prune({it.clip_id for it in items})
     journal.set_state(state=state, finished=len(items))
     repaired = store.repaired + sum(r.get("cache_repaired", 0) for r in rows_in_order)
-    refs_recorded = record_refs(store, build_id, rows_in_order, console)
+    refs_recorded = record_refs(store, build_id, rows_in_order, console,
+                                [r for info in dataset_info.values() for r in info.get("refs", [])])
     counts = {s: sum(r["row"]["status"] == s for r in rows_in_order) for s in ("ok", "filtered", "failed")}
     record = {"skelforge_version": __version__, "build_id": build_id,
               "state": state, "failed_dataset_stages": failed_stages,
@@ -243,7 +247,8 @@ def build(dag, videos: Path, out: Path, cfg: BuildConfig, workers: int, schedule
               "reused_from_journal": len(items) - len(tasks), "cache_repaired": repaired,
               "cache_read_only": store.read_only, "stale_scratch_removed": len(stale), "refs_recorded": refs_recorded,
               "retried": sum(1 for r in rows_in_order if r.get("attempts", 1) > 1),
-              "dataset_stages": {k: {kk: vv for kk, vv in v.items() if kk != "files"} for k, v in dataset_info.items()},
+              "dataset_stages": {k: {kk: vv for kk, vv in v.items() if kk not in ("files", "refs")}
+                                 for k, v in dataset_info.items()},
               "computed": {**{s: sum(1 for r in rows_in_order if s in r["stages"] and not r["stages"][s]["cached"])
                               for s in dag.order if plan[s] != "skip" and s not in dataset_info},
                            **{s: int(not info["cached"] and info.get("status") != "failed")
@@ -314,12 +319,13 @@ def reuse_journal(journal: Journal, items: list, dag, cfg: BuildConfig, store: S
     return out
 
 
-def record_refs(store: Store, build_id: str, results: list[dict], console: Console) -> bool:
+def record_refs(store: Store, build_id: str, results: list[dict], console: Console, extra: list = ()) -> bool:
     """The cache entries this build needs, for `skelforge cache gc --keep-builds N` (skipped when read-only;
-    a failed write is a warning: the build's outputs are complete, only gc knows less)."""
+    a failed write is a warning: the build's outputs are complete, only gc knows less). `extra`: entries the
+    dataset stages used on the workers (the report's images)."""
     if store.read_only:
         return False
-    refs = sorted({(s, k) for r in results for s, k in r.get("refs", [])}
+    refs = sorted({(s, k) for r in results for s, k in r.get("refs", [])} | {(s, k) for s, k in extra}
                   | {(s, info["key"]) for r in results for s, info in r["stages"].items()} | store.touched)
     body = json.dumps({"build_id": build_id, "time": time.time(), "entries": refs}).encode()
     try:

@@ -69,12 +69,20 @@ def _closure(module: str, root: Path) -> dict[str, str]:
         path = _file_of(name, root)
         if path is None:
             continue
-        tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
-        seen[name] = ast.dump(tree, include_attributes=False)
-        for dep in _imports(tree, name, path.name == "__init__.py"):
+        st = path.stat()
+        seen[name], deps = _parsed(str(path), name, st.st_size, st.st_mtime_ns, st.st_ino)
+        for dep in deps:
             parents = [".".join(dep.split(".")[:i]) for i in range(1, dep.count(".") + 2)]
             todo.extend(p for p in parents if _followed(p) and p not in seen)
     return seen
+
+
+@lru_cache(maxsize=4096)
+def _parsed(path: str, module: str, size: int, mtime_ns: int, inode: int) -> tuple[str, frozenset]:
+    """One file's canonical source and imports, parsed once per process per version of the file (the stat
+    stamp is part of the cache key, so an edited file is parsed again): stages share most of their closure."""
+    tree = _strip_docstrings(ast.parse(Path(path).read_text(), filename=path))
+    return ast.dump(tree, include_attributes=False), frozenset(_imports(tree, module, path.endswith("__init__.py")))
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """The independent tasks of a dataset stage — one shard file, a batch of clips' report records, one worst clip's
 thumbnail and animation — run on the build's Dask workers when the build has a cluster (the client the clip
-tasks ran on, kept open for the dataset stages), else in this process one after another. Results come back in
+tasks ran on, kept open for the dataset stages; when no clip needed computing, the cluster is started by the
+first stage that has tasks, so a no-op rebuild starts none), else in this process one after another. Results come back in
 the order of the arguments; a task's arguments and result are small (cache keys, row fields, file names, a
 JPEG data URI): the per-clip arrays are loaded by key inside the task and never reach the client.
 
@@ -31,13 +32,16 @@ class DatasetTasks:
     client: Optional[object] = None     # distributed.Client of the build; None: run in this process
     build_id: str = "local"
     retries: int = 2
+    connect: Optional[Callable] = None  # starts the build's cluster and returns its client (when none is yet)
 
     @property
     def where(self) -> str:
-        return "dask workers" if self.client is not None else "client process"
+        return "dask workers" if self.client is not None or self.connect is not None else "client process"
 
     def map(self, name: str, fn: Callable, args: list[tuple]) -> list:
-        """[fn(*a) for a in args], run as one task each."""
+        """[fn(*a) for a in args], run as one task each (the cluster is started by the first map with tasks)."""
+        if self.client is None and self.connect is not None and args:
+            self.client = self.connect()
         if self.client is None:
             return [fn(*a) for a in args]
         return _DaskMap(self.client, name, fn, args, self.build_id, self.retries).run()

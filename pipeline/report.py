@@ -16,33 +16,28 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from workers.convert.layout_eval import apply_layout
 from workers.io.dest_guard import check_dest, within
 from workers.report import plots
 from workers.report.clipqc import QC_PARTS, REASONS, measure, worst_window
 from workers.report.html import render
 from workers.report.ranking import TERMS, rank
 from workers.report.summary import PARTS, per_class, whole_build
-from workers.report.thumbs import read_frame, thumbnail
-from workers.report.viewer import draw_frame, frames_at_30fps, write
 
 from .cache import Store, atomic_write_bytes
 from .dataset_tasks import DatasetTasks
-from .show import clip_row
+from .report_images import THUMB_LAYOUT, clip_visuals
 
-THUMB_LAYOUT = "ntu-x-118"
 VIEWER_FRAMES = 60          # the report's viewer GIFs show 2 s around each worst clip's worst frame
 TABLE_PER_CLASS = 10        # per-clip table rows per class on the page (all clips in quality.json / clips.csv)
 THUMBS_PER_CLASS = 3
 RECORDS_PER_TASK = 32     # clips whose QC records one task measures
+REFS = ".refs.json"       # the cache entries the page's images came from (for `cache gc`)
 
 
 def _load(store: Store, stage: str, row: dict):
@@ -78,38 +73,6 @@ def clip_record(store: Store, row: dict) -> tuple[dict, np.ndarray | None]:
                worst={"frame": k, "start": start, "end": end, "badness": round(float(m["badness"][k]), 4),
                       **{t: round(float(v[k]), 4) for t, v in m["frame_terms"].items()}})
     return rec, points
-
-
-def _thumb(store: Store, row: dict, rec: dict, points: np.ndarray | None) -> dict:
-    """Thumbnail of the clip's worst frame with the skeletons drawn (None when the frame cannot be had)."""
-    frames = _load(store, "frames", row)
-    if points is None or frames is None or rec["worst"] is None:
-        return {"thumb": None}
-    k = rec["worst"]["frame"]
-    frame = read_frame(row["source_path"], int(frames.arrays["src_index"][k]))
-    if frame is None:
-        return {"thumb": None}
-    return {"thumb": thumbnail(frame, apply_layout(THUMB_LAYOUT, points[:, k]), THUMB_LAYOUT)}
-
-
-def _viewer_gif(out: Path, row: dict, rec: dict, layouts: list[str]) -> str | None:
-    """The viewer's animation of a kept clip's worst moment (frames worst.start .. worst.end - 1)."""
-    if not _has_gif(row, rec, layouts):
-        return None
-    layout = THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]
-    rel = f"clips/{row['clip_id'].replace('/', '__')}.gif"
-    gif = within(out / "report", rel)
-    if not gif.parent.is_dir():         # made by the client: a worker that does not see OUT must not write elsewhere
-        raise FileNotFoundError(f"{gif.parent} does not exist on {socket.gethostname()}: every worker must see "
-                                f"OUT at the same path as the build")
-    shard = clip_row(out, layout, row["clip_id"])
-    kp = np.asarray(shard["keypoints"], np.float32).reshape(shard["keypoints_shape"])
-    s, e = rec["worst"]["start"], rec["worst"]["end"]
-    with tempfile.TemporaryDirectory() as work:
-        frames = frames_at_30fps(row["source_path"], e, (row.get("height") or 0, row.get("width") or 0),
-                                 Path(work), start=s)
-        write((draw_frame(img, kp[:, s + i], layout) for i, img in enumerate(frames)), gif, width=320)
-    return rel
 
 
 def _has_gif(row: dict, rec: dict, layouts: list[str]) -> bool:
@@ -150,12 +113,15 @@ def clip_records_task(cache_dir: str, rows: list[dict]) -> list[dict]:
 
 
 def worst_clip_task(cache_dir: str, out: str, row: dict, rec: dict, layouts: list[str]) -> dict:
-    """One worst clip's visuals (a task): the thumbnail of its worst frame (its refine points and frames entry
-    loaded by key, one source frame decoded) as a data URI, and its viewer GIF written into OUT/report/clips."""
+    """One worst clip's visuals (a task): the thumbnail of its worst frame as a data URI and its viewer GIF
+    written into OUT/report/clips, each read from the cache when what it draws is unchanged, else drawn on the
+    window's frames (cached too; the source is decoded only for a window never decoded before:
+    `pipeline.report_images`). Also the cache entries used (`refs`)."""
     store = Store(Path(cache_dir))
     ref = _load(store, "refine", row) if rec["worst"] is not None else None
     points = ref.arrays["points"] if ref is not None else None
-    return {**_thumb(store, row, rec, points), "viewer": _viewer_gif(Path(out), row, rec, layouts)}
+    layout = (THUMB_LAYOUT if THUMB_LAYOUT in layouts else layouts[0]) if _has_gif(row, rec, layouts) else None
+    return clip_visuals(store, Path(out), row, rec, points, layout)
 
 
 def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path,
@@ -186,6 +152,7 @@ def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path
         within(dest, "clips").mkdir(parents=True, exist_ok=True)       # the GIF tasks write into it, never make it
     visuals = tasks.map("report-visuals", worst_clip_task,
                         [(str(cache_dir), str(out), by_id[c["clip_id"]], c, layouts) for c in shown])
+    refs = sorted({tuple(r) for v in visuals for r in v.pop("refs")})
     by_clip = {c["clip_id"]: v for c, v in zip(shown, visuals)}
     worst = {cls: [{**c, **by_clip[c["clip_id"]]} for c in cs[:THUMBS_PER_CLASS]] for cls, cs in table_rows.items()}
     build["seconds_per_stage"]["report"] = round(time.perf_counter() - t0, 3)     # all but writing the files
@@ -199,4 +166,5 @@ def build_report(out: Path, rows: list[dict], stages: list[str], cache_dir: Path
     atomic_write_bytes(page, html.encode())
     atomic_write_bytes(record, json.dumps(quality, indent=1).encode())
     atomic_write_bytes(table, clips_csv(clips))
+    atomic_write_bytes(within(dest, REFS), json.dumps(refs).encode())
     return quality

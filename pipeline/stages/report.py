@@ -12,19 +12,22 @@ outputs:   OUT/report/index.html, OUT/report/quality.json, OUT/report/clips.csv
 params:    none (rebuilt only when what it shows changes)
 resources: per-clip work as tasks (`pipeline.report`; on the build's Dask workers, in this process for --workers
            0): the QC records (each clip's detect, refine and quality entries, loaded by key) and, per worst
-           clip, its thumbnail (one decoded frame) and 2 s animation; the client ranks the small records and
-           writes the page, loading no per-clip array
+           clip, its thumbnail and 2 s animation, read from the cache when what they draw is unchanged, else drawn
+           on the clip's cached window of shrunk frames, decoding the source only for a window never decoded
+           before (`pipeline.report_images`); the client ranks the small records and writes the page, loading
+           no per-clip array. Returns the image entries it used (`refs`, for `cache gc`).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..cache import atomic_write_bytes, make_key
 from ..dag import Stage
-from ..report import build_report
 
 
 def run(dctx, results: list[dict]) -> dict:
+    from .. import report               # here, not at import: clip tasks load every stage module, not the report
     rows = []
     for r in results:
         row = dict(r["row"])
@@ -36,10 +39,19 @@ def run(dctx, results: list[dict]) -> dict:
                                                            sorted(rows, key=lambda r: r["clip_id"])]}, {})
     key_path = Path(dctx.out) / "report" / ".key"
     if dctx.mode == "use" and key_path.exists() and key_path.read_text() == key:
-        return {"cached": True, "key": key}
-    q = build_report(dctx.out, rows, stages, dctx.cache_dir, dctx.tasks)
+        return {"cached": True, "key": key, "refs": _refs(dctx.out)}
+    q = report.build_report(dctx.out, rows, stages, dctx.cache_dir, dctx.tasks)
     atomic_write_bytes(key_path, key.encode())
-    return {"cached": False, "key": key, "classes": len(q["classes"])}
+    return {"cached": False, "key": key, "classes": len(q["classes"]), "refs": _refs(dctx.out)}
+
+
+def _refs(out) -> list:
+    """The cache entries the report's images came from (recorded for `cache gc`; none when unreadable)."""
+    try:
+        refs = json.loads((Path(out) / "report" / ".refs.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [r for r in refs if isinstance(r, list) and len(r) == 2 and all(isinstance(x, str) for x in r)]
 
 
 # What the report shows; when none of it changed, the report is not rebuilt (its timings stay those of the

@@ -1,19 +1,24 @@
-"""Report plots (matplotlib, Agg), returned as PNG data URIs so the page is self-contained."""
+"""Report plots (matplotlib, Agg), returned as PNG data URIs so the page is self-contained. matplotlib is
+imported when a plot is drawn, not with this module (every process that loads the DAG imports it)."""
 from __future__ import annotations
 
 import base64
 import io
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .summary import PARTS
 
-from .summary import PARTS  # noqa: E402
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def data_uri(fig) -> str:
+    plt = _plt()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -22,7 +27,7 @@ def data_uri(fig) -> str:
 
 def retention_bars(classes: list[dict]) -> str:
     cs = sorted(classes, key=lambda c: (c["retention"], c["class"]))            # worst first
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(cs) + 1.2))
+    fig, ax = _plt().subplots(figsize=(7, 0.35 * len(cs) + 1.2))
     y = np.arange(len(cs))
     kept = [c["kept"] for c in cs]
     filt = [c["filtered"] for c in cs]
@@ -41,7 +46,7 @@ def retention_bars(classes: list[dict]) -> str:
 def confidence_heatmap(classes: list[dict]) -> str:
     cs = sorted(classes, key=lambda c: c["class"])
     m = np.array([[np.nan if c["confidence"][p] is None else c["confidence"][p] for p in PARTS] for c in cs])
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(cs) + 1.4))
+    fig, ax = _plt().subplots(figsize=(6, 0.35 * len(cs) + 1.4))
     im = ax.imshow(np.ma.masked_invalid(m), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(PARTS)), [p.replace("_", " ") for p in PARTS])
     ax.set_yticks(range(len(cs)), [c["class"] for c in cs])

@@ -22,7 +22,6 @@ the table so a reader can re-sort by the one that matters to them. No constant w
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 TERMS = ("missing_actors", "absent_parts", "low_confidence", "identity", "part_violations", "jerk")
 
@@ -48,6 +47,7 @@ def jerk_terms(jerks: list[float | None]) -> list[float | None]:
     out: list[float | None] = [None] * len(jerks)
     if not have:
         return out
+    from scipy.stats import rankdata            # here, not at import: scipy.stats costs ~1 s to import
     ranks = rankdata([jerks[i] for i in have], method="average")
     for i, r in zip(have, ranks):
         out[i] = float((r - 1) / (len(have) - 1)) if len(have) > 1 else 0.0

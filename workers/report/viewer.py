@@ -97,18 +97,28 @@ def _write(frames: Iterator[np.ndarray], dest: Path, fps: int, width: Optional[i
         cv2.imwrite(str(dest), cv2.cvtColor(_resize(img, width), cv2.COLOR_RGB2BGR))
         return 1
     if suffix == ".gif":
-        from PIL import Image
-        imgs = [Image.fromarray(_resize(f, width)) for f in frames]
-        # GIF stores centiseconds: take each frame's duration from rounded cumulative times (30, 30, 40 ms, ...)
-        # so the animation keeps exactly `fps` on average instead of running 10% fast.
-        ends = np.round(np.arange(1, len(imgs) + 1) * 100 / fps) * 10
-        durations = np.diff(np.concatenate([[0], ends])).astype(int).tolist()
-        imgs[0].save(dest, save_all=True, append_images=imgs[1:], duration=durations, loop=0)
-        return len(imgs)
+        data, n = encode_gif(frames, fps, width)
+        dest.write_bytes(data)
+        return n
     if suffix == ".mp4":
         from workers.io.mp4 import write_mp4
         return write_mp4((_resize(f, width) for f in frames), dest, fps)
     raise ValueError(f"--save must end in .mp4, .gif or .png (got {dest.name})")
+
+
+def encode_gif(frames: Iterator[np.ndarray], fps: int = 30, width: Optional[int] = None) -> tuple[bytes, int]:
+    """RGB frames -> (GIF bytes looping forever, number of frames); deterministic for the same frames."""
+    import io
+
+    from PIL import Image
+    imgs = [Image.fromarray(_resize(f, width)) for f in frames]
+    # GIF stores centiseconds: take each frame's duration from rounded cumulative times (30, 30, 40 ms, ...)
+    # so the animation keeps exactly `fps` on average instead of running 10% fast.
+    ends = np.round(np.arange(1, len(imgs) + 1) * 100 / fps) * 10
+    durations = np.diff(np.concatenate([[0], ends])).astype(int).tolist()
+    buf = io.BytesIO()
+    imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=durations, loop=0)
+    return buf.getvalue(), len(imgs)
 
 
 def _resize(img: np.ndarray, width: Optional[int]) -> np.ndarray:
