@@ -103,7 +103,7 @@ def _viewer_gif(out: Path, row: dict, rec: dict, layouts: list[str]) -> str | No
         raise FileNotFoundError(f"{gif.parent} does not exist on {socket.gethostname()}: every worker must see "
                                 f"OUT at the same path as the build")
     shard = clip_row(out, layout, row["clip_id"])
-    kp = np.asarray(shard["keypoints"], np.float32).reshape(shard["keypoints_shape"])
+    kp = shard["keypoints"]                                     # decoded by clip_row (workers/io/shard_codec.py)
     s, e = rec["worst"]["start"], rec["worst"]["end"]
     with tempfile.TemporaryDirectory() as work:
         frames = frames_at_30fps(row["source_path"], e, (row.get("height") or 0, row.get("width") or 0),

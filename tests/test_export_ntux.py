@@ -25,6 +25,7 @@ from schemas.parquet import layout_metadata, schema_with_metadata
 from tests.conftest import NTU_CLIP, VIDEOS, run_build, stage_videos
 from workers.io import export_ntux
 from workers.io.parquet_shards import write_split
+from workers.io.shard_codec import read_rows
 
 set_dag(dagfile.DAG)
 KIN = VIDEOS / "kinetics"
@@ -38,7 +39,7 @@ def export(out, layout, dest):
 
 
 def shard_clips(out, layout):
-    rows = [r for f in sorted((out / "shards" / layout).glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rows = [r for f in sorted((out / "shards" / layout).glob("*.parquet")) for r in read_rows(f)]
     return {r["clip_id"]: r for r in rows}
 
 
