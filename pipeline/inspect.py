@@ -53,7 +53,8 @@ def summarize(out: Path) -> dict:
         meta = read_metadata(pq.read_schema(files[0]))
         n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         layouts[d.name] = {"files": [f.name for f in files], "clips": n, "joints": len(meta["joint_names"]),
-                           "bytes": sum(f.stat().st_size for f in files)}
+                           "bytes": sum(f.stat().st_size for f in files),
+                           "shard_format": meta.get("shard_format", 1)}     # 2: quantised (shard_codec)
     return {
         "out": str(out),
         "progress": prog,

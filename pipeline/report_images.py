@@ -133,7 +133,7 @@ def _gif(store: Store, out: Path, row: dict, layout: str, s: int, e: int, wkey: 
         raise FileNotFoundError(f"{dest.parent} does not exist on {socket.gethostname()}: every worker must see "
                                 f"OUT at the same path as the build")
     shard = clip_row(out, layout, row["clip_id"])
-    kp = np.asarray(shard["keypoints"], np.float32).reshape(shard["keypoints_shape"])[:, s:e]
+    kp = shard["keypoints"][:, s:e]                            # decoded by clip_row (workers/io/shard_codec.py)
     gkey = image_key(GIF, wkey, kp, layout)
     refs.append([GIF, gkey])
     data = _blob(store, GIF, gkey)

@@ -12,15 +12,17 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from workers.io.dest_guard import build_inputs, check_dest
+from workers.io.shard_codec import read_rows
 from workers.io.shard_reader import frame_sizes, layout_files
 from workers.report.viewer import draw_frame, frames_at_30fps, render_3d, write
 
 
 def clip_row(out: Path, layout: str, clip_id: str) -> dict:
+    """The clip's shard row, keypoints decoded ((M, T, V, C) float32 arrays: `shard_codec`)."""
     for f in layout_files(out, layout):
-        t = pq.read_table(f, filters=[("clip_id", "=", clip_id)])
-        if t.num_rows:
-            return t.to_pylist()[0]
+        rows = read_rows(f, filters=[("clip_id", "=", clip_id)])
+        if rows:
+            return rows[0]
     raise KeyError(f"clip {clip_id!r} is not in the {layout} shards of {out} (kept clips only)")
 
 
@@ -38,13 +40,13 @@ def draw(out: Path, clip_id: str, layout: str, save: Path, video: Optional[str] 
          ) -> int:
     """`show` without the check of --save, for callers that checked their destination already (the report)."""
     row = clip_row(out, layout, clip_id)
-    kp = np.asarray(row["keypoints"], np.float32).reshape(row["keypoints_shape"])            # (M, T, V, 3)
+    kp = row["keypoints"]                                                                      # (M, T, V, 3)
     kp = kp[:, :max_frames] if max_frames else kp
     M, T = kp.shape[:2]
     if three_d:
         if row["keypoints_3d"] is None:
             raise ValueError(f"clip {clip_id} has no 3D keypoints")
-        k3 = np.asarray(row["keypoints_3d"], np.float32).reshape(row["keypoints_3d_shape"])[:, :T]
+        k3 = row["keypoints_3d"][:, :T]
         ids = [T // 2] if Path(save).suffix.lower() == ".png" else list(range(T))
         return write(render_3d(k3, layout, ids), save, width=width)
     if video is None:

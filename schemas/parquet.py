@@ -1,5 +1,7 @@
 """Shard schema: one row per kept clip; keypoints flattened in (M, T, V, C) order with their shape beside them.
-Schema metadata key `skelforge` holds everything needed to reshape and interpret a row (see README)."""
+Schema metadata key `skelforge` holds everything needed to reshape and interpret a row (see README); the shard
+writer adds the keypoint codec's keys (shard_format, keypoints_scale, keypoints_3d_scale, decode:
+workers/io/shard_codec.py)."""
 from __future__ import annotations
 
 import json
@@ -15,9 +17,9 @@ SHARD_SCHEMA = pa.schema([
     pa.field("split", pa.string(), nullable=False),
     pa.field("n_frames", pa.int32(), nullable=False),
     pa.field("n_persons", pa.int32(), nullable=False),
-    pa.field("keypoints", pa.list_(pa.float32()), nullable=False),
+    pa.field("keypoints", pa.list_(pa.int32()), nullable=False),    # quantised: workers/io/shard_codec.py
     pa.field("keypoints_shape", pa.list_(pa.int32(), 4), nullable=False),
-    pa.field("keypoints_3d", pa.list_(pa.float32())),
+    pa.field("keypoints_3d", pa.list_(pa.int32())),
     pa.field("keypoints_3d_shape", pa.list_(pa.int32())),    # [M, T, V, 4] or null: variable-size (nullable)
     pa.field("provenance", pa.list_(pa.int8())),          # (M, T, V): index into metadata provenance_experts
     pa.field("frame_confidence", pa.list_(pa.float32())),  # (M, T): SSTA-PRS per-frame confidence

@@ -16,6 +16,7 @@ from schemas.labelmaps import ntu120
 from schemas.layouts import LAYOUTS
 from schemas.parquet import read_metadata
 from tests.conftest import NTU_CLIP, VIDEOS, run_build, stage_videos
+from workers.io.shard_codec import read_rows
 
 set_dag(dagfile.DAG)
 # The sample's real NTU name is unknown; the test names it as a two-person NTU action (A055 "hugging other
@@ -34,7 +35,7 @@ def manifest(out):
 
 def shard_rows(out, layout):
     files = sorted((Path(out) / "shards" / layout).glob("*.parquet"))
-    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
+    rows = [r for f in files for r in read_rows(f)]
     return rows, read_metadata(pq.read_schema(files[0])), files
 
 
@@ -121,7 +122,8 @@ def test_shard_metadata_is_enough_to_read_a_row(ntu):
         M, T, V, C = rows[0]["keypoints_shape"]
         assert V == len(meta["joint_names"]) and C == len(meta["channels"])
     table = pq.read_table(next((out / "shards" / "coco-17").glob("*.parquet")))
-    assert table.schema.field("keypoints").type.value_type == "float"
+    assert table.schema.field("keypoints").type.value_type == "int32"                # quantised: shard_codec
+    assert read_metadata(table.schema)["keypoints_scale"] == [16, 16, 255]
 
 
 def test_second_build_computes_nothing(ntu_private):

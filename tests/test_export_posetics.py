@@ -6,13 +6,13 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 import dagfile
 from pipeline.cli import app, set_dag
 from schemas.layouts import get_layout
+from workers.io.shard_codec import read_rows
 
 set_dag(dagfile.DAG)
 MHIP = get_layout("posetics-17").index("MHip")
@@ -29,7 +29,7 @@ def exported(built3d, tmp_path_factory):
 
 def shard_rows(out):
     return {r["clip_id"]: r for f in sorted((out / "shards" / "posetics-17").glob("*.parquet"))
-            for r in pq.read_table(f).to_pylist()}
+            for r in read_rows(f)}
 
 
 def test_feeder_container(built3d, exported):

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import dagfile
 from pipeline.cli import app, set_dag
 from tests.conftest import NTU_CLIP, VIDEOS, run_build, stage_videos
+from workers.io.shard_codec import read_rows
 
 set_dag(dagfile.DAG)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -63,7 +64,7 @@ def exported(built, tmp_path_factory):
 
 
 def shard_scores(out, layout):
-    rows = [r for f in sorted((out / "shards" / layout).glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rows = [r for f in sorted((out / "shards" / layout).glob("*.parquet")) for r in read_rows(f)]
     return {r["clip_id"]: np.asarray(r["keypoints"], np.float32).reshape(r["keypoints_shape"]) for r in rows}
 
 

@@ -3,13 +3,13 @@ shards built from real clips."""
 import pickle
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 import dagfile
 from pipeline.cli import app, set_dag
 from tests.conftest import VIDEOS, run_build, stage_videos
+from workers.io.shard_codec import read_rows
 
 set_dag(dagfile.DAG)
 
@@ -26,7 +26,7 @@ def built(tmp_path_factory, samples):
 
 
 def shard_clips(out, layout):
-    rows = [r for f in sorted((out / "shards" / layout).glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rows = [r for f in sorted((out / "shards" / layout).glob("*.parquet")) for r in read_rows(f)]
     return {r["clip_id"]: (r, np.asarray(r["keypoints"], np.float32).reshape(r["keypoints_shape"])) for r in rows}
 
 
@@ -105,6 +105,6 @@ def test_shard_with_a_clip_without_3d_reads_back_synthetic_rows(tmp_path):
         return kp, k3, None, None
 
     files = write_split(tmp_path, "train", clips, load, SHARD_SCHEMA, 10, 1, 3)
-    rows = {r["clip_id"]: r for r in pq.read_table(files[0]).to_pylist()}
+    rows = {r["clip_id"]: r for r in read_rows(files[0])}
     assert rows["a"]["keypoints_3d_shape"] is None and rows["a"]["keypoints_3d"] is None
     assert rows["b"]["keypoints_3d_shape"] == [1, 3, 17, 4]

@@ -13,6 +13,7 @@ from schemas.layouts.mediapipe import B
 from tests.conftest import VIDEOS, run_build, stage_videos
 from workers.lift.choose import choose, reprojection_error
 from workers.lift.direct import camera_translation, default_intrinsics, lift_direct, project
+from workers.io.shard_codec import read_rows
 
 K = (1000.0, 1000.0, 640.0, 360.0)
 
@@ -94,7 +95,7 @@ def test_build_writes_camera_frame_3d_and_records_the_choice(built3d):
         f = next((built3d / "shards" / layout).glob("*.parquet"))
         meta = json.loads(pq.read_schema(f).metadata[b"skelforge"])
         assert meta["coordinates_3d"].startswith("metres, camera frame")
-        for row in pq.read_table(f).to_pylist():
+        for row in read_rows(f):
             k3 = np.asarray(row["keypoints_3d"]).reshape(row["keypoints_3d_shape"])
             k2 = np.asarray(row["keypoints"]).reshape(row["keypoints_shape"])
             ok = k3[..., 3] > 0
@@ -110,7 +111,7 @@ def test_direct_3d_bones_are_stable_and_sides_agree_with_2d(built3d):
     layout = get_layout("ntu-x-118")
     names = layout.joint_names
     for f in sorted((built3d / "shards" / "ntu-x-118").glob("*.parquet")):
-        for row in pq.read_table(f).to_pylist():
+        for row in read_rows(f):
             k3 = np.asarray(row["keypoints_3d"]).reshape(row["keypoints_3d_shape"])
             k2 = np.asarray(row["keypoints"]).reshape(row["keypoints_shape"])
             for a, b in (("LElbow", "LWrist"), ("RElbow", "RWrist"), ("LKnee", "LAnkle"), ("RKnee", "RAnkle")):

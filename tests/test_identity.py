@@ -4,7 +4,6 @@ at a frame by the test), the motion-aware association against plain IoU on two s
 import json
 import cv2
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from scipy.optimize import linear_sum_assignment
 from typer.testing import CliRunner
@@ -16,6 +15,7 @@ from pipeline.manifest import read_manifest
 from workers.track.switches import identity_switches, suspected_switches
 from workers.track.tracker import iou_cost, track
 from workers.report.viewer import person_colour
+from workers.io.shard_codec import read_rows
 from tests.conftest import NTU_CLIP, run_build, stage_videos
 
 set_dag(dagfile.DAG)
@@ -106,7 +106,7 @@ def test_show_draws_each_person_in_its_own_colour(ntu, tmp_path):
     assert r.exit_code == 0, r.output
     img = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
     shard = next((out / "shards" / "coco-17").glob("*.parquet"))
-    srow = pq.read_table(shard).to_pylist()[0]
+    srow = read_rows(shard)[0]
     kp = np.asarray(srow["keypoints"], np.float32).reshape(srow["keypoints_shape"])
     k = kp.shape[1] // 2                                  # the .png is the middle frame
     seen = []

@@ -7,7 +7,9 @@
 - missing joints are 0 with score 0 (the `score` channel tells them apart);
 - `joints`: keep only these joint indices, *before* normalising (a body-only view of NTU-X 118 is centred and
   scaled by the body alone, so nothing of the dropped joints leaks in);
-- files are opened lazily in each worker process, so it works with `DataLoader(num_workers > 0)`.
+- files are opened lazily in each worker process, so it works with `DataLoader(num_workers > 0)`;
+- keypoints are decoded by `workers.io.shard_codec` with each file's own scales (1/16 px quantised integers in
+  format-2 shards, float32 as stored in format-1 ones).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..io.parquet_shards import shard_split
+from ..io.shard_codec import decode, file_metadata, scales
 from ..io.shard_reader import frame_sizes, layout_files
 from ..quiet import nan_warnings_silenced
 
@@ -37,8 +40,10 @@ class ShardDataset:
         self.sizes = frame_sizes(out) if normalize == "screen" else {}
         self.index: list[tuple[int, int, int]] = []          # (file, row group, row within group)
         self.labels: list[int] = []
+        self.scales: list = []                              # each file's keypoints scale (None: format-1 floats)
         for fi, f in enumerate(self.files):
             pf = pq.ParquetFile(f)
+            self.scales.append(scales(file_metadata(pf.schema_arrow))["keypoints"])
             for g in range(pf.num_row_groups):
                 labels = pf.read_row_group(g, columns=["label"]).column("label").to_pylist()
                 self.index += [(fi, g, r) for r in range(len(labels))]
@@ -61,12 +66,13 @@ class ShardDataset:
             pf = self._open.setdefault(fi, pq.ParquetFile(self.files[fi]))
             self._rows = pf.read_row_group(g, columns=["clip_id", "label", "keypoints", "keypoints_shape"])
             self._group = (fi, g)
-        return {k: self._rows.column(k)[r].as_py() for k in ("clip_id", "label", "keypoints_shape")} | {
-            "keypoints": self._rows.column("keypoints")[r].values.to_numpy(zero_copy_only=False)}
+        row = {k: self._rows.column(k)[r].as_py() for k in ("clip_id", "label", "keypoints_shape")}
+        return row | {"keypoints": decode(self._rows.column("keypoints")[r].values, row["keypoints_shape"],
+                                          self.scales[fi])}
 
     def array(self, i: int) -> np.ndarray:
         row = self._row(i)
-        kp = np.asarray(row["keypoints"], np.float32).reshape(row["keypoints_shape"])        # (M, T, V, 3)
+        kp = row["keypoints"]                                                                  # (M, T, V, 3)
         if self.joints is not None:
             kp = kp[:, :, self.joints]
         M, T = kp.shape[:2]

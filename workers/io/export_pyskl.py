@@ -6,7 +6,8 @@ run mmaction2 1.2.0's own PoseDataset and ST-GCN / PoseC3D pipelines on it.
 `skelforge_<layout>.pkl` = dict(split={split: [frame_dir, ...]}, annotations=[dict(...)]), one annotation per clip:
   frame_dir (clip id), total_frames, img_shape = original_shape = (h, w), label,
   keypoint (M, T, V, 2) float32 pixels, keypoint_score (M, T, V) float32 — missing joints: coordinates 0 and
-  score 0 (pyskl has no NaN);
+  score 0 (pyskl has no NaN); `export_pyskl(..., dtype=np.float16)` stores these two as float16 instead, as
+  pyskl's own released pickles do (used by benchmarks/storage.py; the CLI writes float32);
   box_score (M, T) float32 and valid {0.5: n, 0.6: n, 0.7: n, 0.8: n, 0.9: n} as in pyskl's Kinetics-400
   annotations, so configs with `valid_ratio` / `box_thr` run: skelforge keeps no detector box scores, so a
   person's box_score in a frame is the mean score of its present joints (0 when it has none), and valid[thr]
@@ -49,14 +50,14 @@ def valid_frames(box: np.ndarray) -> dict[float, int]:
     return {thr: int((box >= thr).any(0).sum()) for thr in BOX_THRESHOLDS}
 
 
-def annotation(c: dict) -> dict:
+def annotation(c: dict, dtype=np.float32) -> dict:
     kp = c["keypoints"]
     ok = kp[..., 2] > 0
     score = np.where(ok, kp[..., 2], 0).astype(np.float32)
     box = box_score(score)
     return {"frame_dir": c["clip_id"], "total_frames": int(kp.shape[1]), "img_shape": tuple(c["size"]),
             "original_shape": tuple(c["size"]), "label": int(c["label"]),
-            "keypoint": np.where(ok[..., None], kp[..., :2], 0).astype(np.float32), "keypoint_score": score,
+            "keypoint": np.where(ok[..., None], kp[..., :2], 0).astype(dtype), "keypoint_score": score.astype(dtype),
             "box_score": box, "valid": valid_frames(box)}
 
 
@@ -126,13 +127,13 @@ def config_text(layout: str, pkl_name: str, meta: dict, splits: list[str], n_cla
     return "\n".join(lines) + "\n"
 
 
-def export_pyskl(out: Path, layout: str, dest: Path) -> Path:
+def export_pyskl(out: Path, layout: str, dest: Path, dtype=np.float32) -> Path:
     pkl_name, cfg_name = f"skelforge_{layout}.pkl", f"skelforge_{layout}_mmaction2.py"
     guard(out, layout, dest, lambda ids, splits: [pkl_name, cfg_name])
     split, anns = defaultdict(list), []
     for c in iter_clips(out, layout):
         split[c["split"]].append(c["clip_id"])
-        anns.append(annotation(c))
+        anns.append(annotation(c, dtype))
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / pkl_name
     with open(path, "wb") as fh:

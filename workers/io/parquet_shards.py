@@ -2,10 +2,13 @@
 clips per shard, zstd, row groups of `row_group_clips` clips, each file written to a temporary name and renamed.
 Same rows in -> byte-identical files out (no timestamps or random ids are written). `shard_plan` is the
 assignment of clips to files; `write_shard` writes one file and needs nothing from the others, so a build writes
-its shards as parallel tasks (pipeline/stages/shards.py) and `write_split` writes a split's in turn."""
+its shards as parallel tasks (pipeline/stages/shards.py) and `write_split` writes a split's in turn.
+`keypoints` / `keypoints_3d` are stored as quantised integers (`shard_codec`: 1/16 px, 1 mm, scores in 1/255
+steps; BYTE_STREAM_SPLIT, no dictionary); the writer adds the decode rule to the schema's `skelforge` metadata."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from pathlib import Path
@@ -16,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_write_bytes
+from .shard_codec import ENCODED, ENCODING, codec_metadata, encode, file_metadata
 
 
 def shard_split(name: str) -> str | None:
@@ -34,15 +38,43 @@ def _row(clip: dict, kp: np.ndarray, kp3d: np.ndarray | None = None, prov: np.nd
          frame_conf: np.ndarray | None = None, smplx: np.ndarray | None = None) -> dict:
     M, T = kp.shape[:2]
     row = {k: clip[k] for k in ("clip_id", "label", "label_name", "split")}
-    row.update(n_frames=int(T), n_persons=int(M), keypoints=kp.astype(np.float32).ravel(),
+    row.update(n_frames=int(T), n_persons=int(M), keypoints=encode(kp, ENCODED["keypoints"]),
                keypoints_shape=list(kp.shape), keypoints_3d=None, keypoints_3d_shape=None,
                provenance=None if prov is None else prov.astype(np.int8).ravel(),
                frame_confidence=None if frame_conf is None else frame_conf.astype(np.float32).ravel(),
                smplx_params=None if smplx is None else smplx.astype(np.float32).ravel(),
                smplx_params_shape=None if smplx is None else list(smplx.shape))
     if kp3d is not None and np.isfinite(kp3d[..., :3]).any():
-        row.update(keypoints_3d=kp3d.astype(np.float32).ravel(), keypoints_3d_shape=list(kp3d.shape))
+        row.update(keypoints_3d=encode(kp3d, ENCODED["keypoints_3d"]), keypoints_3d_shape=list(kp3d.shape))
     return row
+
+
+def _list_column(values: list, typ: pa.ListType) -> pa.Array:
+    """Per-row pyarrow arrays (None = null row) -> one list array, without a round trip through Python lists."""
+    lengths = np.array([0 if v is None else len(v) for v in values], np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    present = [v for v in values if v is not None]
+    flat = pa.concat_arrays(present) if present else pa.array([], typ.value_type)
+    mask = pa.array([v is None for v in values]) if any(v is None for v in values) else None
+    return pa.ListArray.from_arrays(offsets, flat, type=typ, mask=mask)
+
+
+def _table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    cols = [_list_column([r[f.name] for r in rows], f.type) if f.name in ENCODED
+            else pa.array([r[f.name] for r in rows], f.type) for f in schema]
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _leaf(field: pa.Field) -> str:
+    """The Parquet column path of a flat or list field (what the writer's per-column options are keyed by)."""
+    return f"{field.name}.list.element" if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(
+        field.type) else field.name
+
+
+def shard_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with the codec's keys (format, scales, decode rule) merged into its `skelforge` metadata."""
+    meta = file_metadata(schema) | codec_metadata()
+    return schema.with_metadata({**(schema.metadata or {}), b"skelforge": json.dumps(meta, sort_keys=True)})
 
 
 def shard_plan(split: str, clips: list[dict], per_shard: int) -> list[tuple[str, list[dict]]]:
@@ -56,10 +88,14 @@ def write_shard(path: Path, clips: list[dict], load: Callable[[dict], tuple], sc
     """One shard file: `clips` in order, `row_group_clips` per row group (only those loaded at a time), built in
     memory and written atomically (a failure at any point leaves no file)."""
     buf = io.BytesIO()
-    with pq.ParquetWriter(buf, schema, compression="zstd", compression_level=level, write_statistics=True) as w:
+    schema = shard_schema(schema)
+    dictionary = [_leaf(f) for f in schema if f.name not in ENCODED]      # dictionary encoding: all but these
+    with pq.ParquetWriter(buf, schema, compression="zstd", compression_level=level, write_statistics=True,
+                          use_dictionary=dictionary,
+                          column_encoding={f"{c}.list.element": ENCODING for c in ENCODED}) as w:
         for g in range(0, len(clips), row_group_clips):
             rows = [_row(c, *load(c)) for c in clips[g:g + row_group_clips]]
-            w.write_table(pa.Table.from_pylist(rows, schema=schema))
+            w.write_table(_table(rows, schema))
     atomic_write_bytes(path, buf.getvalue())
     return path
 

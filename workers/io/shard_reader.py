@@ -1,13 +1,15 @@
-"""Read kept clips back from the shards of one layout, with the frame size from the manifest."""
+"""Read kept clips back from the shards of one layout, with the frame size from the manifest; keypoints are
+decoded by `shard_codec` (quantised integers -> float32, null -> NaN; format-1 float shards as stored)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pyarrow.parquet as pq
 
 from schemas.parquet import read_metadata
+
+from .shard_codec import read_rows
 
 
 def layout_files(out: Path, layout: str) -> list[Path]:
@@ -28,13 +30,10 @@ def iter_clips(out: Path, layout: str) -> Iterator[dict]:
     """Each kept clip: ids, label, split, frame size, keypoints (M, T, V, C), keypoints_3d or None."""
     sizes = frame_sizes(out)
     for f in layout_files(out, layout):
-        for row in pq.read_table(f).to_pylist():
-            kp = np.asarray(row["keypoints"], np.float32).reshape(row["keypoints_shape"])
-            k3 = (np.asarray(row["keypoints_3d"], np.float32).reshape(row["keypoints_3d_shape"])
-                  if row["keypoints_3d"] is not None else None)
+        for row in read_rows(f, columns=["clip_id", "label", "label_name", "split", "keypoints", "keypoints_3d"]):
             yield {"clip_id": row["clip_id"], "label": row["label"], "label_name": row["label_name"],
-                   "split": row["split"], "size": sizes.get(row["clip_id"], (0, 0)), "keypoints": kp,
-                   "keypoints_3d": k3}
+                   "split": row["split"], "size": sizes.get(row["clip_id"], (0, 0)), "keypoints": row["keypoints"],
+                   "keypoints_3d": row["keypoints_3d"]}
 
 
 def layout_meta(out: Path, layout: str) -> dict:
