@@ -7,7 +7,9 @@
 
 Prints output frames/s for both and their ratio, plus person-frames/s (the pipeline poses up to 2 actors per
 frame; the bare loop at most 1), and each per-clip stage's milliseconds per output frame (its own time from the
-manifest, summed over clips: where the time goes). Usage: python benchmarks/throughput.py --videos DIR [--workers N]
+manifest, summed over clips: where the time goes). `--scaling` runs both again with one worker and prints how much
+faster N workers are, for the build and for the bare loop (what the machine and the expert themselves allow).
+Usage: python benchmarks/throughput.py --videos DIR [--workers N] [--scaling]
 """
 from __future__ import annotations
 
@@ -47,26 +49,22 @@ def bare_clip(path: str) -> tuple[int, int]:
     return len(idx), posed
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--videos", type=Path, required=True)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    a = ap.parse_args()
-
+def measure(videos: Path, workers: int) -> dict:
+    """Bare loop and pipeline on the same clips with `workers` processes: the figures (see the module docstring)."""
     from rich.console import Console
 
     from dagfile import DAG
     from pipeline.adapters import discover
     from pipeline.build import build
+    from pipeline.cache import Store
     from pipeline.manifest import read_manifest
     from schemas.config import BuildConfig
     cfg = BuildConfig()
-    _, items = discover(a.videos, cfg)
+    _, items = discover(videos, cfg)
     paths = [it.path for it in items]
 
     t0 = time.perf_counter()
-    with get_context("spawn").Pool(a.workers) as pool:
+    with get_context("spawn").Pool(workers) as pool:
         bare = pool.map(bare_clip, paths, chunksize=1)
     bare_s = time.perf_counter() - t0
     bare_frames = sum(f for f, _ in bare)
@@ -74,11 +72,10 @@ def main() -> None:
 
     out = Path(tempfile.mkdtemp(prefix="skelforge-bench-"))
     t0 = time.perf_counter()
-    record = build(DAG, a.videos, out, cfg, a.workers, None, None, None, False, Console(quiet=True))
+    record = build(DAG, videos, out, cfg, workers, None, None, None, False, Console(quiet=True))
     pipe_s = time.perf_counter() - t0
     rows = read_manifest(out).to_pylist()
     pipe_frames = sum(r["n_frames"] for r in rows if r["status"] == "ok")
-    from pipeline.cache import Store
     store = Store(out / ".cache")
     person_frames = sum(store.load("pose", r["pose_key"]).meta["person_frames"] for r in rows if r["status"] == "ok")
     stages = [n for n in DAG.order if f"{n}_seconds" in rows[0]]
@@ -86,7 +83,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
 
     fig = {
-        "clips": len(paths), "workers": a.workers, "cpu": os.cpu_count(),
+        "clips": len(paths), "workers": workers, "cpu": os.cpu_count(),
         "bare_frames": bare_frames, "bare_seconds": round(bare_s, 1), "bare_fps": round(bare_frames / bare_s, 2),
         "bare_person_frames": bare_posed,
         "pipeline_frames": pipe_frames, "pipeline_seconds": round(pipe_s, 1),
@@ -100,15 +97,48 @@ def main() -> None:
         "ms_per_frame_by_stage": per_frame,     # each clip stage's own time (summed over clips) per output frame
     }
     fig["ratio_fps_clip_stages"] = round((pipe_frames / fig["pipeline_clip_stage_seconds"]) / (bare_frames / bare_s), 3)
-    print(json.dumps(fig, indent=1))
-    print(f"\nbare loop : {fig['bare_fps']:.2f} frames/s ({bare_frames} frames, {bare_s:.1f}s)")
-    print(f"pipeline  : {fig['pipeline_fps']:.2f} frames/s ({pipe_frames} frames, {pipe_s:.1f}s)")
+    return fig
+
+
+def scaling(many: dict, one: dict) -> dict:
+    """How much faster `many` workers are than one, for the whole build, its per-clip stages and the bare loop
+    (the bare loop's own scaling is what the machine and the expert allow)."""
+    return {"workers": many["workers"],
+            "pipeline": round(one["pipeline_seconds"] / many["pipeline_seconds"], 3),
+            "pipeline_clip_stages": round(one["pipeline_clip_stage_seconds"] / many["pipeline_clip_stage_seconds"], 3),
+            "bare": round(one["bare_seconds"] / many["bare_seconds"], 3)}
+
+
+def report(fig: dict) -> None:
+    print(f"\nbare loop : {fig['bare_fps']:.2f} frames/s ({fig['bare_frames']} frames, {fig['bare_seconds']:.1f}s)")
+    print(f"pipeline  : {fig['pipeline_fps']:.2f} frames/s ({fig['pipeline_frames']} frames, "
+          f"{fig['pipeline_seconds']:.1f}s)")
     print(f"ratio     : {fig['ratio_fps']:.2f} (pipeline / bare, frames/s)")
     print(f"            {fig['ratio_fps_clip_stages']:.2f} counting only the per-clip stages "
           f"({fig['pipeline_clip_stage_seconds']:.1f}s); dataset stages: {fig['pipeline_dataset_stage_seconds']}")
-    print("per frame : " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in per_frame.items()))
+    print("per frame : " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in fig["ms_per_frame_by_stage"].items()))
     print(f"persons   : pipeline {fig['pipeline_person_frames_per_s']:.2f} person-frames/s, "
           f"bare {fig['bare_person_frames_per_s']:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--videos", type=Path, required=True)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--scaling", action="store_true",
+                    help="also run everything with one worker and print how much faster --workers is")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    a = ap.parse_args()
+    fig = measure(a.videos, a.workers)
+    if a.scaling and a.workers > 1:
+        fig["one_worker"] = measure(a.videos, 1)
+        fig["scaling"] = scaling(fig, fig["one_worker"])
+    print(json.dumps(fig, indent=1))
+    report(fig)
+    if "scaling" in fig:
+        s = fig["scaling"]
+        print(f"scaling   : {s['workers']} workers vs 1: whole build {s['pipeline']:.2f}x, per-clip stages "
+              f"{s['pipeline_clip_stages']:.2f}x, bare loop {s['bare']:.2f}x")
     if a.json:
         a.json.write_text(json.dumps(fig, indent=1))
 
