@@ -20,12 +20,12 @@ weighted NMS on the face boxes:
 """
 from __future__ import annotations
 
-import os
 
 import cv2
 import numpy as np
 from scipy.special import expit
 
+from ..mediapipe_files import model_file
 from .nms import weighted_nms
 
 INPUT = 224
@@ -34,8 +34,7 @@ DET_COLS = 9
 
 
 def model_path() -> str:
-    import mediapipe
-    return os.path.join(os.path.dirname(mediapipe.__file__), "modules", "pose_detection", "pose_detection.tflite")
+    return model_file("pose_detection", "pose_detection.tflite")
 
 
 def _anchors() -> np.ndarray:

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from schemas.experts import EXPERT_SETTINGS
 
 from ..io.filehash import feed
+from ..mediapipe_files import modules_dir
 
 
 @dataclass
@@ -144,8 +145,7 @@ class Expert:
 
 
 def mediapipe_modules() -> str:
-    import mediapipe
-    return os.path.join(os.path.dirname(mediapipe.__file__), "modules")
+    return modules_dir()
 
 
 def mediapipe_version() -> str:

@@ -17,12 +17,13 @@ side = 2 x their distance x 1.25, rotated so the centre -> circle-point directio
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from scipy.special import expit
+
+from ..mediapipe_files import model_file
 
 INPUT = 256
 ROI_SCALE = 1.25
@@ -74,8 +75,7 @@ class Landmarks:
 
 
 def model_path() -> str:
-    import mediapipe
-    return os.path.join(os.path.dirname(mediapipe.__file__), "modules", "pose_landmark", "pose_landmark_full.tflite")
+    return model_file("pose_landmark", "pose_landmark_full.tflite")
 
 
 class BodyLandmarker:
