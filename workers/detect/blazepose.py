@@ -105,23 +105,41 @@ class BlazePoseDetector:
         return np.stack([scores, fx1, fy1, fx2, fy2, hx, hy, ex, ey], 1).astype(np.float32)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """Detections (N, 9) in frame pixels after NMS, highest score first."""
+        """Detections (N, 9) in frame pixels after NMS, highest score first. The frame is shrunk once to the
+        scale the views need (224 px on the tiles' side, or on the long side without tiles); every view is cut
+        from, or padded around, that small image, so a 1080p frame is resampled once, not once per view."""
         h, w = frame.shape[:2]
-        dets = [self._run_view(frame)]
-        for x, y, side in (square_tiles(h, w) if self.tiles == "auto" else []):
-            dets.append(_shift(self._run_view(frame[y:y + side, x:x + side]), x, y))
+        tiles = square_tiles(h, w) if self.tiles == "auto" else []
+        small, sx, sy = shrink(frame, INPUT / (min(h, w) if tiles else max(h, w)))
+        sh, sw = small.shape[:2]
+        dets = [self._run_view(small)]
+        for x, y, side in tiles:
+            n = min(sh, sw)
+            x0, y0 = min(round(x * sx), sw - n), min(round(y * sy), sh - n)
+            dets.append(_shift(self._run_view(small[y0:y0 + n, x0:x0 + n]), x0, y0))
         if self.zoom_out > 0 and not any(len(d) for d in dets):
-            pad = int(round(self.zoom_out * max(h, w)))
-            padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            pad = int(round(self.zoom_out * max(sh, sw)))
+            padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
             dets.append(_shift(self._run_view(padded), -pad, -pad))
         d = np.concatenate(dets)
         if len(d) == 0:
             return d
+        d[:, [1, 3, 5, 7]] /= sx                                   # small-image pixels -> frame pixels
+        d[:, [2, 4, 6, 8]] /= sy
         return weighted_nms(d[:, 0], d[:, 1:5], d[:, 1:], self.nms_iou)
 
     def batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Detections per frame, frame by frame (the TFLite detector takes one view per run)."""
         return [self(f) for f in frames]
+
+
+def shrink(frame: np.ndarray, s: float) -> tuple[np.ndarray, float, float]:
+    """The frame resized by `s` (area averaging) when s < 1, else as it is; with the actual x and y scales."""
+    if s >= 1.0:
+        return frame, 1.0, 1.0
+    h, w = frame.shape[:2]
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA), nw / w, nh / h
 
 
 def _shift(d: np.ndarray, x: float, y: float) -> np.ndarray:
