@@ -18,8 +18,9 @@ params:    detect.* (batch_size, device and weights' path are execution settings
            (track.max_persons unless the adapter knows the count, e.g. NTU)
 batching:  `detect.batch_size` frames per detector call: one model batch for yolox / yolo-pose, frame by frame
            for blazepose; the tracker then steps through them in order, so results do not depend on it
-resources: 1 CPU (TFLite, 1 thread); ~25 ms per detector view per frame (whole, zoom-out, tiles), plus one
-           landmark-model run per lost track per frame while it is followed; Dask resources {"GPU": 1} when
+resources: 1 CPU (TFLite, 1 thread); ~12 ms per detector view per frame (whole, zoom-out, tiles), the views cut
+           from one shrunk copy of the frame, plus one landmark-model run per lost track per frame while it is
+           followed; Dask resources {"GPU": 1} when
            `detect.device` is cuda (yolox / yolo-pose), which puts the `sense` group on a GPU worker
 filtered:  no person tracked
 """
