@@ -106,26 +106,28 @@ class BlazePoseDetector:
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """Detections (N, 9) in frame pixels after NMS, highest score first. The frame is shrunk once to the
-        scale the views need (224 px on the tiles' side, or on the long side without tiles); every view is cut
-        from, or padded around, that small image, so a 1080p frame is resampled once, not once per view."""
+        scale the views need (224 px on the tiles' side, or on the long side without tiles) and the whole-frame
+        view and the tiles are cut from that small image, so a 1080p frame is resampled once, not once per view
+        (frames within 4:3 have no tiles: one resampling, as before). Detections are mapped back with the shrunk
+        image's own x and y scales (its sides are rounded to whole pixels)."""
         h, w = frame.shape[:2]
         tiles = square_tiles(h, w) if self.tiles == "auto" else []
         small, sx, sy = shrink(frame, INPUT / (min(h, w) if tiles else max(h, w)))
         sh, sw = small.shape[:2]
-        dets = [self._run_view(small)]
+        dets = [_to_frame(self._run_view(small), 0, 0, sx, sy)]
         for x, y, side in tiles:
             n = min(sh, sw)
             x0, y0 = min(round(x * sx), sw - n), min(round(y * sy), sh - n)
-            dets.append(_shift(self._run_view(small[y0:y0 + n, x0:x0 + n]), x0, y0))
+            dets.append(_to_frame(self._run_view(small[y0:y0 + n, x0:x0 + n]), x0, y0, sx, sy))
         if self.zoom_out > 0 and not any(len(d) for d in dets):
-            pad = int(round(self.zoom_out * max(sh, sw)))
-            padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-            dets.append(_shift(self._run_view(padded), -pad, -pad))
+            # the full frame padded, resampled once: a fallback, so its cost is rare, and its detections sit
+            # near the score threshold, where resampling a shrunk copy again would flip some of them
+            pad = int(round(self.zoom_out * max(h, w)))
+            padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            dets.append(_to_frame(self._run_view(padded), -pad, -pad, 1.0, 1.0))
         d = np.concatenate(dets)
         if len(d) == 0:
             return d
-        d[:, [1, 3, 5, 7]] /= sx                                   # small-image pixels -> frame pixels
-        d[:, [2, 4, 6, 8]] /= sy
         return weighted_nms(d[:, 0], d[:, 1:5], d[:, 1:], self.nms_iou)
 
     def batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -142,9 +144,11 @@ def shrink(frame: np.ndarray, s: float) -> tuple[np.ndarray, float, float]:
     return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA), nw / w, nh / h
 
 
-def _shift(d: np.ndarray, x: float, y: float) -> np.ndarray:
-    d[:, [1, 3, 5, 7]] += x
-    d[:, [2, 4, 6, 8]] += y
+def _to_frame(d: np.ndarray, x: float, y: float, sx: float, sy: float) -> np.ndarray:
+    """Detections in a view's pixels -> frame pixels: the view's offset (x, y) in an image that is the frame
+    scaled by (sx, sy)."""
+    d[:, [1, 3, 5, 7]] = (d[:, [1, 3, 5, 7]] + x) / sx
+    d[:, [2, 4, 6, 8]] = (d[:, [2, 4, 6, 8]] + y) / sy
     return d
 
 
