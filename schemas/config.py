@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .experts import EXECUTION_SETTINGS, EXPERT_PARTS, check_expert_settings, known_experts
 from .fit3d import Fit3dConfig
+from .flow import FlowConfig
 from .marks import EXECUTION
 from .strict_numbers import NoBoolNumbers
 from .train import TrainConfig
@@ -346,6 +347,7 @@ class BuildConfig(_Section):
     expert_settings: dict[str, dict] = Field(default_factory=dict, description="per-expert settings by name")
     refine: RefineConfig = RefineConfig()
     fit3d: Fit3dConfig = Fit3dConfig()
+    flow: FlowConfig = FlowConfig()
     filter: FilterConfig = FilterConfig()
     labels: LabelsConfig = LabelsConfig()
     splits: SplitsConfig = SplitsConfig()

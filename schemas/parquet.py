@@ -25,18 +25,22 @@ SHARD_SCHEMA = pa.schema([
     pa.field("frame_confidence", pa.list_(pa.float32())),  # (M, T): SSTA-PRS per-frame confidence
     pa.field("smplx_params", pa.list_(pa.float32())),      # (M, T, P) when fit3d fitted SMPL-X; see metadata
     pa.field("smplx_params_shape", pa.list_(pa.int32())),   # [M, T, P] (variable-size list: nullable)
+    pa.field("flow", pa.list_(pa.float32())),              # (M, T, B, 2) when the flow stage ran; see metadata
+    pa.field("flow_shape", pa.list_(pa.int32())),           # [M, T, B, 2] (variable-size list: nullable)
 ])
 
 COORDINATES = "original-frame pixels (x right, y down); missing joint: NaN coordinates, score 0"
 COORDINATES_3D_CAMERA = ("metres, camera frame (x right, y down, z forward from the camera; fit3d's chosen "
                          "candidate per person, see the manifest's fit3d_method); missing: NaN, score 0")
+FLOW = ("forward optical flow at each of `joints` (indices into joint_names, in order) in frame t: frame pixels "
+        "per output frame from t to t+1, channels dx, dy; NaN where the joint is missing and on the last frame")
 COORDINATES_3D = ("metres, MediaPipe world frame (origin between the hips, x to the subject's left as seen "
                   "from the camera, y down, z towards the camera); body-derived joints only, others NaN, score 0")
 
 
 def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: str,
                     provenance_experts: list[str], camera_frame_3d: bool = False,
-                    smplx_params: list | None = None) -> dict:
+                    smplx_params: list | None = None, flow: dict | None = None) -> dict:
     layout = get_layout(layout_name)
     return {
         "layout": layout.name,
@@ -53,6 +57,7 @@ def layout_metadata(layout_name: str, fps: int, experts: list[dict], version: st
         "coordinates": COORDINATES,
         "coordinates_3d": COORDINATES_3D_CAMERA if camera_frame_3d else COORDINATES_3D,
         "smplx_params": smplx_params or [],                 # [[name, size], ...] in column order
+        "flow": ({**flow, "coordinates": FLOW} if flow else None),  # `joints`: the layout's joints it is sampled at
         "fps": fps,
         "shape_order": "MTVC",
         "experts": experts,

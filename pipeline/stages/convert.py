@@ -1,11 +1,12 @@
 """convert — refined canonical points -> every configured layout (schemas/layouts), 2D and 3D, + provenance.
 
-inputs:    refine, fit3d
+inputs:    refine, fit3d, flow
 outputs:   arrays: kp__<layout> (M, T, V, 3) = x, y, score (frame pixels); kp3d__<layout> (M, T, V, 4) =
            x, y, z, score: with fit3d enabled, its chosen camera-frame 3D (metres); otherwise the body's metric
            world points (origin between the hips; joints without a 3D source: NaN, score 0);
            prov__<layout> (M, T, V) int8 = expert index (refine's order), -1 missing, -2 interpolated;
-           frame_confidence (M, T); smplx_params (M, T, P) passed on from fit3d when SMPL-X ran
+           frame_confidence (M, T); smplx_params (M, T, P) passed on from fit3d when SMPL-X ran;
+           flow__<layout> (M, T, B, 2) passed on from the flow stage when flow is enabled
 params:    layouts, convert.min_score
 resources: 1 CPU, vectorised (milliseconds per clip)
 """
@@ -34,6 +35,7 @@ def run(ctx, inputs) -> Artifact:
     arrays = {"frame_confidence": ref["frame_confidence"]}
     if "smplx_params" in fit:
         arrays["smplx_params"] = fit["smplx_params"]
+    arrays.update({k: v for k, v in inputs["flow"].arrays.items() if k.startswith("flow__")})
     for name in ctx.cfg.layouts:
         arrays[f"kp__{name}"] = apply_layout(name, pts, ctx.cfg.convert.min_score)
         arrays[f"kp3d__{name}"] = apply_layout(name, src3d, ctx.cfg.convert.min_score)

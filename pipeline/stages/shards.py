@@ -27,7 +27,7 @@ from .. import __version__
 from ..cache import CacheCorrupt, Store, atomic_write_bytes, make_key
 from ..dag import Stage
 
-MEMBERS = ("kp__{layout}", "kp3d__{layout}", "prov__{layout}", "frame_confidence", "smplx_params")
+MEMBERS = ("kp__{layout}", "kp3d__{layout}", "prov__{layout}", "frame_confidence", "smplx_params", "flow__{layout}")
 SHOWN_ERRORS = 5
 
 
@@ -54,7 +54,8 @@ def run(dctx, results: list[dict]) -> dict:
     for layout in cfg.layouts:
         dest = root / layout
         schema = schema_with_metadata(layout_metadata(layout, cfg.frames.fps, dctx.experts, __version__,
-                                                      dctx.fused_experts, cfg.fit3d.enabled, _smplx_meta(cfg)))
+                                                      dctx.fused_experts, cfg.fit3d.enabled, _smplx_meta(cfg),
+                                                      _flow_meta(cfg, layout)))
         for split in sorted({c["split"] for c in clips}):
             dest.mkdir(parents=True, exist_ok=True)
             for name, chunk in shard_plan(split, [c for c in clips if c["split"] == split],
@@ -124,6 +125,14 @@ def _size(path: str) -> int:
         return Path(path).stat().st_size
     except FileNotFoundError:
         return -1
+
+
+def _flow_meta(cfg, layout: str) -> dict | None:
+    if not cfg.flow.enabled:
+        return None
+    from schemas.layouts import get_layout
+    return {"joints": list(get_layout(layout).regions["body"]), "method": cfg.flow.method,
+            "work_side": cfg.flow.work_side, "radius": cfg.flow.radius}
 
 
 def _smplx_meta(cfg) -> list | None:

@@ -83,7 +83,7 @@ def sample_at(flow: np.ndarray, points: np.ndarray, radius: int = 1, spacing: fl
     return out.reshape(pts.shape).astype(np.float32)
 
 
-def joint_flow(frames: Iterable[np.ndarray], joints: np.ndarray, method: str = "dis-fast", work_side: int = 480,
+def joint_flow(frames: Iterable[np.ndarray], joints: np.ndarray, method: str = "dis-medium", work_side: int = 480,
                radius: int = 1) -> np.ndarray:
     """frames: the clip's frames in order (T of them, RGB, one size); joints (M, T, J, 2) in frame pixels (NaN
     where absent) -> flow at the joints (M, T, J, 2) in frame pixels per frame, NaN where the joint is absent

@@ -22,6 +22,9 @@ from .atomic import atomic_write_bytes
 from .shard_codec import ENCODED, ENCODING, codec_metadata, encode, file_metadata
 
 
+FLOAT_SPLIT = ("flow",)        # float32 columns stored BYTE_STREAM_SPLIT (no dictionary: values rarely repeat)
+
+
 def shard_split(name: str) -> str | None:
     """The split a shard file name belongs to (a split may itself hold "-": `val-small-00000-of-00001.parquet`);
     None for a file that is not a shard."""
@@ -35,7 +38,7 @@ def shard_names(split: str, n_clips: int, per_shard: int) -> list[str]:
 
 
 def _row(clip: dict, kp: np.ndarray, kp3d: np.ndarray | None = None, prov: np.ndarray | None = None,
-         frame_conf: np.ndarray | None = None, smplx: np.ndarray | None = None) -> dict:
+         frame_conf: np.ndarray | None = None, smplx: np.ndarray | None = None, flow: np.ndarray | None = None) -> dict:
     M, T = kp.shape[:2]
     row = {k: clip[k] for k in ("clip_id", "label", "label_name", "split")}
     row.update(n_frames=int(T), n_persons=int(M), keypoints=encode(kp, ENCODED["keypoints"]),
@@ -43,7 +46,9 @@ def _row(clip: dict, kp: np.ndarray, kp3d: np.ndarray | None = None, prov: np.nd
                provenance=None if prov is None else prov.astype(np.int8).ravel(),
                frame_confidence=None if frame_conf is None else frame_conf.astype(np.float32).ravel(),
                smplx_params=None if smplx is None else smplx.astype(np.float32).ravel(),
-               smplx_params_shape=None if smplx is None else list(smplx.shape))
+               smplx_params_shape=None if smplx is None else list(smplx.shape),
+               flow=None if flow is None else flow.astype(np.float32).ravel(),
+               flow_shape=None if flow is None else list(flow.shape))
     if kp3d is not None and np.isfinite(kp3d[..., :3]).any():
         row.update(keypoints_3d=encode(kp3d, ENCODED["keypoints_3d"]), keypoints_3d_shape=list(kp3d.shape))
     return row
@@ -89,10 +94,11 @@ def write_shard(path: Path, clips: list[dict], load: Callable[[dict], tuple], sc
     memory and written atomically (a failure at any point leaves no file)."""
     buf = io.BytesIO()
     schema = shard_schema(schema)
-    dictionary = [_leaf(f) for f in schema if f.name not in ENCODED]      # dictionary encoding: all but these
+    split = (*ENCODED, *FLOAT_SPLIT)
+    dictionary = [_leaf(f) for f in schema if f.name not in split]        # dictionary encoding: all but these
     with pq.ParquetWriter(buf, schema, compression="zstd", compression_level=level, write_statistics=True,
                           use_dictionary=dictionary,
-                          column_encoding={f"{c}.list.element": ENCODING for c in ENCODED}) as w:
+                          column_encoding={f"{c}.list.element": ENCODING for c in split}) as w:
         for g in range(0, len(clips), row_group_clips):
             rows = [_row(c, *load(c)) for c in clips[g:g + row_group_clips]]
             w.write_table(_table(rows, schema))
