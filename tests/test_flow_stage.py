@@ -110,3 +110,40 @@ def test_flow_values_equal_dis_called_directly_at_the_shard_joints(builds):
                     assert np.abs(flow[m, t, j] - ref).max() < 0.75 + 0.1 * np.abs(ref).max(), (t, m, j)
                     checked += 1
     assert checked > 200
+
+
+def test_stamp_dataset_on_the_flow_build(builds):
+    """Deep Action Stamps on the fly from real shards (workers/data/stamp_dataset.py): the five maps of NTU-X 118,
+    scaled by the split's own statistics into [0, 255] with both ends reached, equal to `raw_stamps` on the
+    decoded rows; COCO-17 cannot give hands."""
+    from workers.action.stamps import MissingModality, raw_stamps
+    from workers.data.stamp_dataset import StampDataset
+    out = builds[0]
+    mods = ("body", "hands", "face", "bones", "flow")
+    ds = StampDataset(out, "ntu-x-118", mods, length=16)
+    assert len(ds) == 2
+    with pytest.raises(RuntimeError, match="statistics"):
+        ds[0]
+    ds.stats = ds.fit_stats()
+    items = [ds[i] for i in range(len(ds))]
+    widths = {"body": 25, "hands": 42, "face": 51, "bones": 24, "flow": 25}
+    for m in mods:
+        values = np.stack([it[0][m].numpy() for it in items])
+        assert values.shape == (2, 3, 16, 2 * widths[m])
+        assert values.min() >= 0 and values.max() <= 255
+        for c in range(3):                                  # each channel's training range is reached
+            assert values[:, c].max() == pytest.approx(255, abs=1e-3), (m, c)
+    _, decoded = rows(out, "ntu-x-118")
+    by_id = {r["clip_id"]: r for r in decoded}
+    first = by_id[sorted(by_id)[0]]
+    kp, kp3 = first["keypoints"], first["keypoints_3d"]
+    flow = np.asarray(first["flow"], np.float32).reshape(first["flow_shape"])
+    idx = np.linspace(0, kp.shape[1] - 1, 16).round().astype(int)
+    want = raw_stamps(ds.layout, kp[:, idx], None if kp3 is None else kp3[:, idx], flow[:, idx], mods)
+    got = ds.raw(0)
+    M = kp.shape[0]
+    for m in mods:
+        n = widths[m]
+        np.testing.assert_allclose(got[m][:, :, :M * n], want[m], atol=1e-4, equal_nan=True)
+    with pytest.raises(MissingModality, match="coco-17"):
+        StampDataset(out, "coco-17", ("body", "hands"))

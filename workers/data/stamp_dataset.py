@@ -1,0 +1,106 @@
+"""A PyTorch `Dataset` of Deep Action Stamps (workers/action/stamps.py) over one layout's shards: each item is
+({modality: tensor (3, length, max_persons x N) float32 in [0, 255]}, label), built on the fly from the row's
+`keypoints`, `keypoints_3d` and `flow` columns.
+
+- uniform temporal sampling to `length` frames (the paper's T = 60 for NTU), as `ShardDataset`;
+- the first `max_persons` actors, absent ones missing (0 after scaling);
+- scaling statistics: `fit_stats()` over this dataset (call it on the training split only) -> `StampStats`,
+  saved with the run; the evaluation split's dataset is given the training statistics;
+- the 224 x 224 resize is the model's first step (`stamps.to_images`), on its device, batched;
+- files are opened lazily in each worker process (`DataLoader(num_workers > 0)`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from schemas.layouts import get_layout
+
+from ..action.stamps import StampStats, check_modalities, raw_stamps
+from ..io.parquet_shards import shard_split
+from ..io.shard_codec import decode, file_metadata, scales
+from ..io.shard_reader import layout_files
+
+COLUMNS = ["label", "keypoints", "keypoints_shape", "keypoints_3d", "keypoints_3d_shape", "flow", "flow_shape"]
+
+
+class StampDataset:
+    def __init__(self, out: Path, layout: str, modalities: Iterable[str], split: Optional[str] = None,
+                 length: int = 60, max_persons: int = 2, stats: Optional[StampStats] = None):
+        self.layout = get_layout(layout)
+        self.modalities = check_modalities(self.layout, modalities)
+        self.files = [f for f in layout_files(out, layout) if split is None or shard_split(f.name) == split]
+        if not self.files:
+            raise FileNotFoundError(f"no {layout} shards for split {split!r} in {out}")
+        self.length, self.max_persons, self.stats = length, max_persons, stats
+        self.index: list[tuple[int, int, int]] = []
+        self.labels: list[int] = []
+        self.scales: list[dict] = []
+        for fi, f in enumerate(self.files):
+            pf = pq.ParquetFile(f)
+            self.scales.append(scales(file_metadata(pf.schema_arrow)))
+            for g in range(pf.num_row_groups):
+                labels = pf.read_row_group(g, columns=["label"]).column("label").to_pylist()
+                self.index += [(fi, g, r) for r in range(len(labels))]
+                self.labels += labels
+        self._open: dict[int, pq.ParquetFile] = {}
+        self._group: tuple[int, int] | None = None
+        self._rows = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.update(_open={}, _group=None, _rows=None)
+        return state
+
+    def _column(self, r: int, name: str, scale) -> Optional[np.ndarray]:
+        cell = self._rows.column(name)[r]
+        if not cell.is_valid:
+            return None
+        return decode(cell.values, self._rows.column(f"{name}_shape")[r].as_py(), scale)
+
+    def arrays(self, i: int) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        """keypoints (M, length, V, 3), keypoints_3d or None, flow or None: sampled in time, persons padded."""
+        fi, g, r = self.index[i]
+        if self._group != (fi, g):
+            pf = self._open.setdefault(fi, pq.ParquetFile(self.files[fi]))
+            names = [c for c in COLUMNS if c in pf.schema_arrow.names]       # format-1 shards have no flow
+            self._rows = pf.read_row_group(g, columns=names)
+            self._group = (fi, g)
+        s = self.scales[fi]
+        kp = self._column(r, "keypoints", s["keypoints"])
+        kp3 = self._column(r, "keypoints_3d", s["keypoints_3d"])
+        flow = self._column(r, "flow", None) if "flow" in self._rows.column_names else None
+        T = kp.shape[1]
+        idx = np.linspace(0, T - 1, self.length).round().astype(int) if T > 0 else np.zeros(self.length, int)
+        return tuple(None if a is None else _persons(a[:, idx], self.max_persons) for a in (kp, kp3, flow))
+
+    def raw(self, i: int) -> dict[str, np.ndarray]:
+        return raw_stamps(self.layout, *self.arrays(i), self.modalities)
+
+    def fit_stats(self) -> StampStats:
+        """Min / max per modality and channel over every item (use on the training split only)."""
+        stats = StampStats()
+        for i in range(len(self)):
+            stats.update(self.raw(i))
+        return stats
+
+    def __getitem__(self, i: int):
+        import torch
+        if self.stats is None:
+            raise RuntimeError("StampDataset needs the training split's statistics: stats=train.fit_stats()")
+        scaled = self.stats.scale(self.raw(i))
+        return {m: torch.from_numpy(v) for m, v in scaled.items()}, int(self.labels[i])
+
+
+def _persons(a: np.ndarray, m: int) -> np.ndarray:
+    """The first m persons of a (M, T, ...) array; a missing person is NaN throughout (its scores too, which
+    count as missing: NaN > 0 is false)."""
+    out = np.full((m,) + a.shape[1:], np.nan, np.float32)
+    out[:min(m, len(a))] = a[:m]
+    return out
