@@ -166,7 +166,7 @@ def test_force_and_determinism(ntu_private, tmp_path):
     out2 = tmp_path / "again"
     r = run_build(videos, out2, {"cache": {"dir": str(out / ".cache")}}, force=True)
     assert computed(r) == dict.fromkeys(["probe", "frames", "detect", "pose", "refine", "fit3d", "quality", "filter",
-                                         "convert", "labels", "shards", "report"], 1)
+                                         "flow", "convert", "labels", "shards", "report"], 1)
     assert shard_bytes(out2) == shard_bytes(out)
 
 
@@ -320,9 +320,10 @@ def test_filter_rules_and_threshold_changes(ntu_private, tmp_path):
     assert row["filter_rule"] == "min_part_present.face" and row["filter_value"] < 0.99
     r = run_build(videos, dest, base)
     assert manifest(dest)["S001C002P003R001A055"]["status"] == "ok"
-    # default thresholds: filter's result is a cache hit (the first build had them); convert runs for the first
-    # time here, since the clip was filtered in the two builds before; classes.json's kept-clip count changes
-    assert computed(r) == {"convert": 1, "labels": 1, "shards": 1, "report": 1}
+    # default thresholds: filter's result is a cache hit (the first build had them); flow (disabled: an empty
+    # result) and convert run for the first time here, since the clip was filtered in the two builds before;
+    # classes.json's kept-clip count changes
+    assert computed(r) == {"flow": 1, "convert": 1, "labels": 1, "shards": 1, "report": 1}
 
 
 def test_max_rules_over_part_violations_and_identity_switches(ntu_private, tmp_path):

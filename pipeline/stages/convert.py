@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.layouts import SOURCE_SIZE
+from schemas.layouts import SOURCE_SIZE, get_layout
 from workers.convert.layout_eval import apply_layout, layout_provenance
 
 from ..cache import Artifact
@@ -35,12 +35,16 @@ def run(ctx, inputs) -> Artifact:
     arrays = {"frame_confidence": ref["frame_confidence"]}
     if "smplx_params" in fit:
         arrays["smplx_params"] = fit["smplx_params"]
-    arrays.update({k: v for k, v in inputs["flow"].arrays.items() if k.startswith("flow__")})
+    flow = inputs["flow"].arrays
     for name in ctx.cfg.layouts:
         arrays[f"kp__{name}"] = apply_layout(name, pts, ctx.cfg.convert.min_score)
         arrays[f"kp3d__{name}"] = apply_layout(name, src3d, ctx.cfg.convert.min_score)
         arrays[f"prov__{name}"] = np.where(arrays[f"kp__{name}"][..., 2] > 0,
                                            layout_provenance(name, pts, prov), -1).astype(np.int8)
+        if f"flow__{name}" in flow:                 # NaN where this layout's joint is missing after min_score
+            body = list(get_layout(name).regions["body"])
+            present = arrays[f"kp__{name}"][:, :, body, 2:3] > 0
+            arrays[f"flow__{name}"] = np.where(present, flow[f"flow__{name}"], np.nan).astype(np.float32)
     return Artifact(arrays, {"layouts": list(ctx.cfg.layouts), "experts": inputs["refine"].meta["experts"]})
 
 

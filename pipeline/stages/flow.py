@@ -6,9 +6,10 @@ inputs:    frames (the clip's output frames, decoded again by this group's task 
 outputs:   arrays: flow__<layout> (M, T, B, 2) float32 for every configured layout, B = the layout's body
            joints (`regions["body"]`: 25 for NTU-X 118/67 and NTU-25, 17 for COCO-17 / Posetics-17) = the
            forward flow (frame pixels per output frame, t -> t+1) at each joint's position in frame t; NaN where
-           the joint is missing (score 0 in the layout) and on the last frame
+           the layout has no point and on the last frame
            meta: enabled, method, work_side, radius, frames
-params:    flow.* (off: an empty result, no decoding), layouts, convert.min_score (which joints exist)
+params:    flow.* (off: an empty result, no decoding), layouts (sampled wherever the layout has a point; convert
+           then blanks the joints its `convert.min_score` drops, so that setting never recomputes the flow)
 resources: 1 CPU (OpenCV, one frame pair at a time, two grey frames held); cost per frame by method in the
            README (*Optical flow*, `benchmarks/flow.py`); cached on its own key, so enabling it re-runs only
            flow, convert and the dataset stages
@@ -41,7 +42,7 @@ def run(ctx, inputs) -> Artifact:
         return Artifact(meta={"enabled": False})
     pts = inputs["refine"].arrays["points"]
     layouts = list(ctx.cfg.layouts)
-    joints = [body_joints(name, pts, ctx.cfg.convert.min_score) for name in layouts]
+    joints = [body_joints(name, pts, 0.0) for name in layouts]      # convert masks by its own min_score
     sizes = [j.shape[2] for j in joints]
     frames = ctx.frames(inputs["frames"].arrays["src_index"])
     # every layout's body joints in one pass over the frames: the flow of a frame pair is computed once
@@ -55,4 +56,4 @@ def run(ctx, inputs) -> Artifact:
                              "frames": int(pts.shape[1])})
 
 
-STAGE = Stage(name="flow", run=run, params=("flow", "layouts", "convert.min_score"), doc=__doc__)
+STAGE = Stage(name="flow", run=run, params=("flow", "layouts"), doc=__doc__)
