@@ -19,56 +19,29 @@ from typing import Optional, Sequence
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..io.parquet_shards import shard_split
-from ..io.shard_codec import decode, file_metadata, scales
-from ..io.shard_reader import frame_sizes, layout_files
+from ..io.shard_codec import decode
+from ..io.shard_reader import frame_sizes
+from .shard_rows import ShardRows
 from ..quiet import nan_warnings_silenced
 
 
-class ShardDataset:
+class ShardDataset(ShardRows):
     def __init__(self, out: Path, layout: str, split: Optional[str] = None, length: int = 64, max_persons: int = 2,
                  normalize: str = "center", channels: tuple[str, ...] = ("x", "y", "score"),
                  joints: Optional[Sequence[int]] = None):
         if normalize not in ("none", "screen", "center"):
             raise ValueError("normalize must be none, screen or center")
-        self.files = [f for f in layout_files(out, layout) if split is None or shard_split(f.name) == split]
-        if not self.files:
-            raise FileNotFoundError(f"no {layout} shards for split {split!r} in {out}")
+        super().__init__(out, layout, split)
         self.length, self.max_persons, self.normalize = length, max_persons, normalize
         self.channels = [("x", "y", "score").index(c) for c in channels]
         self.joints = None if joints is None else np.asarray(joints, dtype=np.int64)
         self.sizes = frame_sizes(out) if normalize == "screen" else {}
-        self.index: list[tuple[int, int, int]] = []          # (file, row group, row within group)
-        self.labels: list[int] = []
-        self.scales: list = []                              # each file's keypoints scale (None: format-1 floats)
-        for fi, f in enumerate(self.files):
-            pf = pq.ParquetFile(f)
-            self.scales.append(scales(file_metadata(pf.schema_arrow))["keypoints"])
-            for g in range(pf.num_row_groups):
-                labels = pf.read_row_group(g, columns=["label"]).column("label").to_pylist()
-                self.index += [(fi, g, r) for r in range(len(labels))]
-                self.labels += labels
-        self._open: dict[int, pq.ParquetFile] = {}
-        self._group: tuple[int, int] | None = None
-        self._rows = None
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getstate__(self):                   # fresh file handles in every worker process
-        state = dict(self.__dict__)
-        state.update(_open={}, _group=None, _rows=None)
-        return state
 
     def _row(self, i: int) -> dict:
-        fi, g, r = self.index[i]
-        if self._group != (fi, g):
-            pf = self._open.setdefault(fi, pq.ParquetFile(self.files[fi]))
-            self._rows = pf.read_row_group(g, columns=["clip_id", "label", "keypoints", "keypoints_shape"])
-            self._group = (fi, g)
-        row = {k: self._rows.column(k)[r].as_py() for k in ("clip_id", "label", "keypoints_shape")}
-        return row | {"keypoints": decode(self._rows.column("keypoints")[r].values, row["keypoints_shape"],
-                                          self.scales[fi])}
+        rows, r, fi = self.locate(i, ["clip_id", "label", "keypoints", "keypoints_shape"])
+        row = {k: rows.column(k)[r].as_py() for k in ("clip_id", "label", "keypoints_shape")}
+        return row | {"keypoints": decode(rows.column("keypoints")[r].values, row["keypoints_shape"],
+                                          self.scales[fi]["keypoints"])}
 
     def array(self, i: int) -> np.ndarray:
         row = self._row(i)

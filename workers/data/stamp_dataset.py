@@ -15,48 +15,22 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import numpy as np
-import pyarrow.parquet as pq
-
 from schemas.layouts import get_layout
 
 from ..action.stamps import StampStats, check_modalities, raw_stamps
-from ..io.parquet_shards import shard_split
-from ..io.shard_codec import decode, file_metadata, scales
-from ..io.shard_reader import layout_files
+from ..io.shard_codec import decode
+from .shard_rows import ShardRows
 
 COLUMNS = ["label", "keypoints", "keypoints_shape", "keypoints_3d", "keypoints_3d_shape", "flow", "flow_shape"]
 
 
-class StampDataset:
+class StampDataset(ShardRows):
     def __init__(self, out: Path, layout: str, modalities: Iterable[str], split: Optional[str] = None,
                  length: int = 60, max_persons: int = 2, stats: Optional[StampStats] = None):
         self.layout = get_layout(layout)
         self.modalities = check_modalities(self.layout, modalities)
-        self.files = [f for f in layout_files(out, layout) if split is None or shard_split(f.name) == split]
-        if not self.files:
-            raise FileNotFoundError(f"no {layout} shards for split {split!r} in {out}")
+        super().__init__(out, layout, split)
         self.length, self.max_persons, self.stats = length, max_persons, stats
-        self.index: list[tuple[int, int, int]] = []
-        self.labels: list[int] = []
-        self.scales: list[dict] = []
-        for fi, f in enumerate(self.files):
-            pf = pq.ParquetFile(f)
-            self.scales.append(scales(file_metadata(pf.schema_arrow)))
-            for g in range(pf.num_row_groups):
-                labels = pf.read_row_group(g, columns=["label"]).column("label").to_pylist()
-                self.index += [(fi, g, r) for r in range(len(labels))]
-                self.labels += labels
-        self._open: dict[int, pq.ParquetFile] = {}
-        self._group: tuple[int, int] | None = None
-        self._rows = None
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.update(_open={}, _group=None, _rows=None)
-        return state
 
     def _column(self, r: int, name: str, scale) -> Optional[np.ndarray]:
         cell = self._rows.column(name)[r]
@@ -66,12 +40,7 @@ class StampDataset:
 
     def arrays(self, i: int) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
         """keypoints (M, length, V, 3), keypoints_3d or None, flow or None: sampled in time, persons padded."""
-        fi, g, r = self.index[i]
-        if self._group != (fi, g):
-            pf = self._open.setdefault(fi, pq.ParquetFile(self.files[fi]))
-            names = [c for c in COLUMNS if c in pf.schema_arrow.names]       # format-1 shards have no flow
-            self._rows = pf.read_row_group(g, columns=names)
-            self._group = (fi, g)
+        _, r, fi = self.locate(i, COLUMNS)                 # format-1 shards have no flow column
         s = self.scales[fi]
         kp = self._column(r, "keypoints", s["keypoints"])
         kp3 = self._column(r, "keypoints_3d", s["keypoints_3d"])
