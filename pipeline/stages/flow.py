@@ -28,9 +28,10 @@ from ..cache import Artifact
 from ..dag import Stage
 
 
-def body_joints(layout: str, points: np.ndarray, min_score: float) -> np.ndarray:
-    """(M, T, B, 2) the layout's body joints in frame pixels, NaN where the layout has no point."""
-    kp = apply_layout(layout, points, min_score)[:, :, list(get_layout(layout).regions["body"])]
+def body_joints(layout: str, points: np.ndarray) -> np.ndarray:
+    """(M, T, B, 2) the layout's body joints in frame pixels, NaN where the layout has no point (every point:
+    convert blanks the ones its `convert.min_score` drops)."""
+    kp = apply_layout(layout, points)[:, :, list(get_layout(layout).regions["body"])]
     xy = kp[..., :2].astype(np.float32).copy()
     xy[kp[..., 2] <= 0] = np.nan
     return xy
@@ -42,7 +43,7 @@ def run(ctx, inputs) -> Artifact:
         return Artifact(meta={"enabled": False})
     pts = inputs["refine"].arrays["points"]
     layouts = list(ctx.cfg.layouts)
-    joints = [body_joints(name, pts, 0.0) for name in layouts]      # convert masks by its own min_score
+    joints = [body_joints(name, pts) for name in layouts]
     sizes = [j.shape[2] for j in joints]
     frames = ctx.frames(inputs["frames"].arrays["src_index"])
     # every layout's body joints in one pass over the frames: the flow of a frame pair is computed once

@@ -67,8 +67,7 @@ def body_edges(layout: Layout) -> list[tuple[int, int]]:
 def _centre(xy: np.ndarray, body_xy: np.ndarray) -> np.ndarray:
     """xy (M, T, N, C) minus each person's mean body position over the clip (NaN-aware; 0 if none)."""
     with np.errstate(invalid="ignore"), nan_warnings_silenced():
-        c = np.nanmean(np.where(np.isfinite(body_xy), body_xy, np.nan).reshape(body_xy.shape[0], -1,
-                                                                               body_xy.shape[-1]), axis=1)
+        c = np.nanmean(body_xy.reshape(body_xy.shape[0], -1, body_xy.shape[-1]), axis=1)
     return xy - np.nan_to_num(c)[:, None, None, :]
 
 

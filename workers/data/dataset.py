@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from ..io.shard_codec import decode
 from ..io.shard_reader import frame_sizes

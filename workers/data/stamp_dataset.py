@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import numpy as np
+
 from schemas.layouts import get_layout
 
 from ..action.stamps import StampStats, check_modalities, raw_stamps
@@ -32,19 +33,22 @@ class StampDataset(ShardRows):
         super().__init__(out, layout, split)
         self.length, self.max_persons, self.stats = length, max_persons, stats
 
-    def _column(self, r: int, name: str, scale) -> Optional[np.ndarray]:
-        cell = self._rows.column(name)[r]
+    @staticmethod
+    def _column(rows, r: int, name: str, scale) -> Optional[np.ndarray]:
+        if name not in rows.column_names:                # format-1 shards have no flow column
+            return None
+        cell = rows.column(name)[r]
         if not cell.is_valid:
             return None
-        return decode(cell.values, self._rows.column(f"{name}_shape")[r].as_py(), scale)
+        return decode(cell.values, rows.column(f"{name}_shape")[r].as_py(), scale)
 
     def arrays(self, i: int) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
         """keypoints (M, length, V, 3), keypoints_3d or None, flow or None: sampled in time, persons padded."""
-        _, r, fi = self.locate(i, COLUMNS)                 # format-1 shards have no flow column
+        rows, r, fi = self.locate(i, COLUMNS)
         s = self.scales[fi]
-        kp = self._column(r, "keypoints", s["keypoints"])
-        kp3 = self._column(r, "keypoints_3d", s["keypoints_3d"])
-        flow = self._column(r, "flow", None) if "flow" in self._rows.column_names else None
+        kp = self._column(rows, r, "keypoints", s["keypoints"])
+        kp3 = self._column(rows, r, "keypoints_3d", s["keypoints_3d"])
+        flow = self._column(rows, r, "flow", None)
         T = kp.shape[1]
         idx = np.linspace(0, T - 1, self.length).round().astype(int) if T > 0 else np.zeros(self.length, int)
         return tuple(None if a is None else _persons(a[:, idx], self.max_persons) for a in (kp, kp3, flow))

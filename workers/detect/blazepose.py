@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from scipy.special import expit
 
+from ..geometry.resize import shrink
 from ..mediapipe_files import model_file
 from .nms import weighted_nms
 
@@ -133,15 +134,6 @@ class BlazePoseDetector:
     def batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Detections per frame, frame by frame (the TFLite detector takes one view per run)."""
         return [self(f) for f in frames]
-
-
-def shrink(frame: np.ndarray, s: float) -> tuple[np.ndarray, float, float]:
-    """The frame resized by `s` (area averaging) when s < 1, else as it is; with the actual x and y scales."""
-    if s >= 1.0:
-        return frame, 1.0, 1.0
-    h, w = frame.shape[:2]
-    nw, nh = max(1, round(w * s)), max(1, round(h * s))
-    return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA), nw / w, nh / h
 
 
 def _to_frame(d: np.ndarray, x: float, y: float, sx: float, sy: float) -> np.ndarray:

@@ -24,6 +24,8 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
+from ..geometry.resize import shrink
+
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -53,11 +55,7 @@ def work_scale(height: int, width: int, work_side: int) -> float:
 
 def grey(frame: np.ndarray, scale: float) -> np.ndarray:
     """The RGB frame as 8-bit grey, area-shrunk by `scale` (< 1) or as it is."""
-    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    if scale >= 1.0:
-        return g
-    h, w = g.shape
-    return cv2.resize(g, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return shrink(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), scale)[0]
 
 
 def sample_at(flow: np.ndarray, points: np.ndarray, radius: int = 1, spacing: float = 1.0) -> np.ndarray:
@@ -70,8 +68,8 @@ def sample_at(flow: np.ndarray, points: np.ndarray, radius: int = 1, spacing: fl
     dx, dy = np.meshgrid(offs, offs)
     xs = np.clip(flat[:, 0:1] + dx.ravel()[None], 0, w - 1)          # (N, K) sample positions, clamped inside
     ys = np.clip(flat[:, 1:2] + dy.ravel()[None], 0, h - 1)
-    x0, y0 = np.minimum(np.floor(np.nan_to_num(xs)), w - 2).astype(int), np.minimum(np.floor(np.nan_to_num(ys)), h - 2).astype(int)
-    x0, y0 = np.maximum(x0, 0), np.maximum(y0, 0)
+    x0 = np.clip(np.floor(np.nan_to_num(xs)), 0, max(w - 2, 0)).astype(int)     # the cell's top-left corner
+    y0 = np.clip(np.floor(np.nan_to_num(ys)), 0, max(h - 2, 0)).astype(int)
     fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     samples = ((1 - fy) * ((1 - fx) * flow[y0, x0] + fx * flow[y0, x1])
