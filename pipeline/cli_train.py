@@ -72,8 +72,12 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML whose train: section gives the defaults"),
     layout: Optional[str] = typer.Option(None, "--layout", help="layout to train on (default: the config's, else the first built)"),
     regions: Optional[str] = typer.Option(None, "--regions", help="comma-separated regions of the layout, e.g. body,left_hand,right_hand"),
-    model: Optional[str] = typer.Option(None, "--model", help="stgcn | unik | posec3d"),
+    model: Optional[str] = typer.Option(None, "--model", help="stgcn | unik | posec3d | deepacts"),
     stream: Optional[str] = typer.Option(None, "--stream", help="joint | bone | motion | all (score fusion)"),
+    modalities: Optional[str] = typer.Option(None, "--modalities", help="deepacts: stamps to use, e.g. "
+                                             "body,hands,face,bones,flow (default: all the layout and build have)"),
+    stamp_size: Optional[int] = typer.Option(None, "--stamp-size", help="deepacts: image side of each stamp "
+                                             "for the CNN branches (default 224, the paper's)"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     lr: Optional[float] = typer.Option(None, "--lr"),
@@ -92,6 +96,7 @@ def train(
     from workers.action.experiment import ExperimentError, run_experiment
     try:
         tc = train_config(config, {"layout": layout, "regions": _csv(regions), "model": model, "stream": stream,
+                                   "modalities": _csv(modalities), "stamp_size": stamp_size,
                                    "epochs": epochs, "batch_size": batch_size, "lr": lr, "width": width,
                                    "frames": frames, "seed": seed, "device": device,
                                    "init_from": str(init_from) if init_from else None,
@@ -110,7 +115,8 @@ def _summary(m: dict) -> None:
         console.print(f"trained ({m.get('note', 'no evaluation')}); {m['run']}")
         return
     worst = ", ".join(f"{p['class']} {p['accuracy']:.2f}" for p in m["bottom5"])
-    console.print(f"{m['model']} on {m['layout']} ({m['num_joints']} joints, stream {m['stream']}): "
+    inputs = f"modalities {','.join(m['modalities'])}" if "modalities" in m else f"stream {m['stream']}"
+    console.print(f"{m['model']} on {m['layout']} ({m['num_joints']} joints, {inputs}): "
                   f"top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f} on {m['samples']} clips; bottom classes: {worst}")
     console.print(f"metrics: {m['run']}/metrics.json, plots: curves.png, per_class.png")
 
@@ -118,7 +124,10 @@ def _summary(m: dict) -> None:
 @app.command()
 def bench(
     out: Path = typer.Argument(..., help="a build's --out folder with ntu-x-118 shards"),
-    model: Optional[str] = typer.Option(None, "--model", help="stgcn | unik | posec3d"),
+    model: Optional[str] = typer.Option(None, "--model", help="stgcn | unik | posec3d | deepacts"),
+    modalities: Optional[str] = typer.Option(None, "--modalities", help="deepacts: stamps to use; each variant "
+                                             "keeps those whose joints it has"),
+    stamp_size: Optional[int] = typer.Option(None, "--stamp-size", help="deepacts: image side of each stamp"),
     dest: Optional[Path] = typer.Option(None, "--dest", help="where the runs and the comparison go "
                                                               "(default OUT/bench/<model>)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML whose train: section gives the defaults"),
@@ -134,7 +143,8 @@ def bench(
     from workers.action.experiment import ExperimentError
     try:
         tc = train_config(config, {"model": model, "stream": stream, "epochs": epochs, "width": width,
-                                   "device": device, "seed": seed})
+                                   "device": device, "seed": seed, "modalities": _csv(modalities),
+                                   "stamp_size": stamp_size})
         dest = dest or Path(out) / "bench" / tc.model
         with EpochProgress(tc.epochs) as progress:
             result = run_ablation(out, tc, dest, lambda v, s, rec: progress(f"{v} {s}", rec))

@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .marks import EXECUTION
 
-MODEL_NAMES = ("stgcn", "unik", "posec3d")
+MODEL_NAMES = ("stgcn", "unik", "posec3d", "deepacts")
+MODALITIES = ("body", "hands", "face", "bones", "flow")        # Deep Action Stamps (workers/action/stamps.py)
 STREAMS = ("joint", "bone", "motion")
 REGIONS = ("body", "left_hand", "right_hand", "face")
 
@@ -21,7 +22,13 @@ class TrainConfig(BaseModel):
     layout: Optional[str] = Field(None, description="layout whose shards to train on (default: the first built)")
     regions: Optional[tuple[Literal["body", "left_hand", "right_hand", "face"], ...]] = Field(
         None, description="train on these regions of the layout only (e.g. [body] of ntu-x-118 = 25 joints)")
-    model: Literal["stgcn", "unik", "posec3d"] = "stgcn"
+    model: Literal["stgcn", "unik", "posec3d", "deepacts"] = "stgcn"
+    modalities: Optional[tuple[Literal["body", "hands", "face", "bones", "flow"], ...]] = Field(
+        None, description="deepacts: the stamps to use (default: every one the layout and the build have; "
+                          "flow needs a build with flow.enabled)")
+    stamp_size: Optional[int] = Field(None, ge=64, description="deepacts: side of the square image each stamp is "
+                                      "resized to for the CNN branches (default: the paper's 224; below 64 the "
+                                      "EfficientNet's last stages are 1 x 1 and its BatchNorm fails in evaluation)")
     stream: Literal["joint", "bone", "motion", "all"] = Field(
         "joint", description="input stream; all = one model per stream, softmax scores fused")
     width: Optional[int] = Field(None, ge=1, description="base channel width (default: the paper's; smaller = faster)")
@@ -72,4 +79,14 @@ class TrainConfig(BaseModel):
             raise ValueError("unik has no dropout (as in the paper); leave train.dropout unset")
         if self.model == "posec3d" and self.stream in ("motion", "all"):
             raise ValueError("posec3d takes stream joint (joint heatmaps) or bone (limb heatmaps)")
+        if self.model != "deepacts" and (self.modalities is not None or self.stamp_size is not None):
+            raise ValueError("modalities and stamp_size are deepacts options (its Deep Action Stamps)")
+        if self.model == "deepacts":
+            if self.stream in ("bone", "motion"):
+                raise ValueError("deepacts takes stamps, not streams: leave stream as joint (its bones are the "
+                                 "`bones` modality)")
+            if self.hierarchy or self.prune:
+                raise ValueError("deepacts has no hierarchical or pruning pass (they need a single backbone)")
+            if self.modalities is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):
+                raise ValueError("modalities: name each stamp once, at least one")
         return self

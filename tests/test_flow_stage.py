@@ -147,3 +147,27 @@ def test_stamp_dataset_on_the_flow_build(builds):
         np.testing.assert_allclose(got[m][:, :, :M * n], want[m], atol=1e-4, equal_nan=True)
     with pytest.raises(MissingModality, match="coco-17"):
         StampDataset(out, "coco-17", ("body", "hands"))
+
+
+def test_train_deepacts_on_the_flow_build(builds, tmp_path):
+    """`skelforge build` with flow on, then `skelforge train OUT --model deepacts` (all five stamps) on the real
+    clips: it trains, evaluates and names its modalities. Two clips give one split, so it is both the training
+    and the evaluation split here (a smoke run of the command, not a measure of accuracy)."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    out = builds[0]
+    from workers.io.parquet_shards import shard_split
+    splits = {shard_split(p.name) for p in (out / "shards" / "ntu-x-118").glob("*.parquet")}
+    assert len(splits) == 1
+    split = splits.pop()
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"train: {{train_split: {split}, eval_split: {split}}}\n")
+    r = CliRunner().invoke(app, ["train", str(out), "--run", str(tmp_path / "run"), "--config", str(cfg),
+                                 "--layout", "ntu-x-118", "--model", "deepacts", "--width", "8", "--stamp-size", "64",
+                                 "--frames", "16", "--epochs", "1", "--batch-size", "2", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["model"] == "deepacts" and m["modalities"] == ["body", "hands", "face", "bones", "flow"]
+    assert m["samples"] == 2 and "modalities body,hands,face,bones,flow" in r.output
+    assert (tmp_path / "run" / "stamp_stats.json").exists() and (tmp_path / "run" / "checkpoint.pt").exists()

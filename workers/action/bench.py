@@ -1,5 +1,7 @@
 """The NTU-X ablation in one call: the same model trained on body (25 joints), body + hands (67) and
-body + hands + face (118) of the NTU-X layout's shards, then compared per class.
+body + hands + face (118) of the NTU-X layout's shards, then compared per class. For deepacts each variant
+takes the Deep Action Stamps whose joints its regions hold (body: body, bones and flow when built; then hands;
+then face), so the same three runs are its modality ablation.
 
 inputs:  OUT (a build with ntu-x-118 shards), a TrainConfig (model, stream, epochs, ...), DEST
 outputs: DEST/<variant>/ (one run each: metrics.json, curves, checkpoints), DEST/compare.{json,md} and the

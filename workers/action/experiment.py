@@ -1,7 +1,8 @@
 """One experiment: a `train:` config (schemas/train.py) run on a build's shards, start to finish.
 
 inputs:  OUT (a build: shards/<layout>/, classes.json, manifest), a TrainConfig, the run directory RUN
-outputs: RUN/run.json (the config, layout, classes, device), RUN/metrics.json (top-1/top-5, per-class accuracy,
+outputs: RUN/run.json (the config, layout, classes, device; deepacts: its modalities),
+         RUN/stamp_stats.json (deepacts: the training split's stamp scaling, read back on resume), RUN/metrics.json (top-1/top-5, per-class accuracy,
          bottom-5 classes, most-confused pairs, confusion matrix, history per stream and pass),
          RUN/scores.npz (eval scores, labels, clip ids), RUN/curves.png, RUN/per_class.png; per stream
          RUN/<stream>/checkpoint.pt when several streams run (else RUN/checkpoint.pt)
@@ -27,14 +28,16 @@ from torch import nn
 
 from schemas.layouts import get_layout
 from schemas.layouts.base import Layout, restrict
-from schemas.train import TrainConfig
+from schemas.train import MODALITIES, TrainConfig
 
 from ..data.dataset import ShardDataset
+from ..data.stamp_dataset import StampDataset, flow_in_shards
 from ..io.atomic import atomic_write_bytes
 from ..io.parquet_shards import shard_split
 from .graph import parents
 from .metrics import classification_metrics
-from .registry import get_model
+from .registry import BuildArgs, get_model
+from .stamps import REGIONS, MissingModality, StampStats, check_modalities
 from .streams import stream as stream_transform
 from .trainer import (Distributed, Trainer, TrainOptions, UnsafeCheckpoint, init_distributed, load_checkpoint,
                       seed_everything)
@@ -51,6 +54,8 @@ class Data:
     layout: Layout
     names: list[str]
     eval_clips: list[str]
+    modalities: tuple[str, ...] = ()                  # deepacts: the stamps its datasets give
+    setup: Callable[[Path], dict] = lambda run_dir: {}  # once the run directory is claimed; -> facts for run.json
 
 
 def built_layouts(out: Path) -> list[str]:
@@ -80,16 +85,65 @@ def load_data(out: Path, tc: TrainConfig) -> Data:
             layout, keep = restrict(layout, tuple(tc.regions))
         except (KeyError, ValueError) as e:
             raise ExperimentError(f"train.regions: {e}") from None
-    entry = get_model(tc.model)
-    kw = dict(length=tc.frames or entry.frames, max_persons=tc.max_persons, normalize=entry.normalize, joints=keep)
     splits = {shard_split(f.name) for f in (Path(out) / "shards" / name).glob("*.parquet")} - {None}
     if tc.train_split not in splits:
         raise ExperimentError(f"no {tc.train_split!r} split in {out}/shards/{name} (splits: {sorted(splits)}): set "
                               f"train.train_split or build with splits (e.g. splits.method: stratified)")
+    return INPUTS[get_model(tc.model).inputs](out, tc, name, layout, keep, tc.eval_split in splits)
+
+
+def _skeleton_data(out: Path, tc: TrainConfig, name: str, layout: Layout, keep, has_eval: bool) -> Data:
+    entry = get_model(tc.model)
+    kw = dict(length=tc.frames or entry.frames, max_persons=tc.max_persons, normalize=entry.normalize, joints=keep)
     train = ShardDataset(out, name, split=tc.train_split, **kw)
-    ev = ShardDataset(out, name, split=tc.eval_split, **kw) if tc.eval_split in splits else None
-    eval_clips = [ev._row(i)["clip_id"] for i in range(len(ev))] if ev is not None else []
-    return Data(train, ev, layout, class_names(out), eval_clips)
+    ev = ShardDataset(out, name, split=tc.eval_split, **kw) if has_eval else None
+    return Data(train, ev, layout, class_names(out), list(ev.clip_ids) if ev is not None else [])
+
+
+def stamp_modalities(tc: TrainConfig, full: Layout, layout: Layout, has_flow: bool) -> tuple[str, ...]:
+    """The stamps a deepacts run uses: those asked for (default: all) whose joints lie in the trained regions
+    (`train.regions`, as `bench` sets them); by default only those the layout and the build have."""
+    asked = tc.modalities or MODALITIES
+    inside = tuple(m for m in asked if all(r in layout.regions for r in REGIONS[m]))
+    if tc.modalities is None:
+        inside = tuple(m for m in inside if all(r in full.regions for r in REGIONS[m]) and (m != "flow" or has_flow))
+    if not inside:
+        raise ExperimentError(f"train.modalities: none of {list(asked)} lies in the regions {sorted(layout.regions)}")
+    try:
+        check_modalities(full, inside)
+    except MissingModality as e:
+        raise ExperimentError(f"train.modalities: {e}") from None
+    if "flow" in inside and not has_flow:
+        raise ExperimentError(f"train.modalities: the {full.name} shards have no `flow` column; build with "
+                              f"`flow: {{enabled: true}}` (it re-runs only flow, convert and shards) or drop flow")
+    return inside
+
+
+def _stamp_data(out: Path, tc: TrainConfig, name: str, layout: Layout, keep, has_eval: bool) -> Data:
+    full = get_layout(name)
+    has_flow = flow_in_shards(out, name)
+    mods = stamp_modalities(tc, full, layout, has_flow)
+    kw = dict(length=tc.frames or get_model(tc.model).frames, max_persons=tc.max_persons)
+    train = StampDataset(out, name, mods, split=tc.train_split, **kw)
+    ev = StampDataset(out, name, mods, split=tc.eval_split, **kw) if has_eval else None
+
+    def setup(run_dir: Path) -> dict:
+        """The training split's scaling statistics, saved with the run (read back when it resumes)."""
+        path = Path(run_dir) / STAMP_STATS
+        if path.exists():
+            stats = StampStats.load(path)
+        else:
+            stats = train.fit_stats()
+            stats.save(path)
+        for ds in (train, ev):
+            if ds is not None:
+                ds.stats = stats
+        return {"modalities": list(mods), "stamp_stats": STAMP_STATS}
+    return Data(train, ev, layout, class_names(out), list(ev.clip_ids) if ev is not None else [], mods, setup)
+
+
+INPUTS: dict[str, Callable[..., Data]] = {"skeleton": _skeleton_data, "stamps": _stamp_data}
+STAMP_STATS = "stamp_stats.json"
 
 
 def resolve_device(device: str) -> str:
@@ -107,7 +161,7 @@ def options(tc: TrainConfig, device: str, epochs: Optional[int] = None, lr: Opti
 
 
 def _transform(model_name: str, stream: str, layout: Layout) -> Callable:
-    if model_name == "posec3d":                      # heatmaps are built inside the model (joint or limb)
+    if not get_model(model_name).streamed:           # posec3d builds heatmaps, deepacts takes stamps
         return lambda x: x
     par = parents(layout)
     return lambda x: stream_transform(stream, x, par)
@@ -161,6 +215,10 @@ def run_experiment(out: Path, tc: TrainConfig, run_dir: Path, on_epoch: Optional
               "world_size": dist.world, "train_clips": len(data.train),
               "eval_clips": len(data.eval) if data.eval is not None else 0}
     _claim(run_dir, record, dist)
+    facts = data.setup(run_dir)
+    if facts and dist.main:
+        record.update(facts)
+        atomic_write_bytes(run_dir / "run.json", json.dumps(record, indent=1).encode())
     per_stream, scores, labels = {}, [], None
     for s in streams:
         sdir = run_dir / s if len(streams) > 1 else run_dir
@@ -175,7 +233,8 @@ def run_experiment(out: Path, tc: TrainConfig, run_dir: Path, on_epoch: Optional
         return {}
     metrics = {"run": str(run_dir), **{k: record[k] for k in ("layout", "num_joints", "device", "train_clips",
                                                                "eval_clips")},
-               "model": tc.model, "stream": tc.stream, "streams": per_stream}
+               "model": tc.model, "stream": tc.stream, "streams": per_stream,
+               **{k: facts[k] for k in ("modalities",) if k in facts}}
     if scores:
         fused = np.mean(scores, axis=0)
         metrics.update(classification_metrics(fused, labels, data.names))
@@ -205,7 +264,8 @@ def _train_stream(tc: TrainConfig, data: Data, stream: str, sdir: Path, device: 
                   on_epoch: Callable) -> dict:
     entry = get_model(tc.model)
     n_classes = len(data.names)
-    model = entry.build(n_classes, data.layout, 3, tc.width, stream, tc.dropout)
+    model = entry.build(BuildArgs(n_classes, data.layout, 3, tc.width, stream, tc.dropout, tc.max_persons,
+                                  data.modalities, tc.stamp_size or 224))
     summary: dict = {"parameters": int(sum(p.numel() for p in model.parameters()))}
     if tc.init_from:
         src = Path(tc.init_from)

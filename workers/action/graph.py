@@ -18,6 +18,9 @@ Contract:
   reference code also lumps equal-distance neighbours in with the farther ones). Each entry is divided by the
   target's degree counting its self-loop, so for every target w, `A[:, :, w].sum() == 1` (a mean over w's
   closed neighbourhood), and `A.sum(0)` is the symmetric 1-hop adjacency with columns normalised.
+- `region_graph(layout, regions)` -> a `Layout` of those regions' joints only (in region order, as Deep Action
+  Stamps stack them), the edges among them, centred on the layout's centre when kept, else on the graph centre
+  of the largest component (DeepActsNet's hands-only and face-only graph branches).
 """
 from __future__ import annotations
 
@@ -76,3 +79,23 @@ def spatial_adjacency(layout: Layout) -> np.ndarray:
     src, dst = dist[:, None], dist[None, :]                  # [v, w]: v the source, w the target
     masks = np.stack([np.eye(V, dtype=bool), adj & (src < dst), adj & (src >= dst)])
     return (masks * norm[None]).astype(np.float32)
+
+
+def region_graph(layout: Layout, regions: tuple[str, ...]) -> Layout:
+    """The graph of `regions`' joints alone, in region order (the order stamps stack them), with the layout's
+    edges among them. Its centre is the layout's when kept, else the joint whose farthest reachable joint is
+    nearest (the graph centre; lowest index on ties), so a hands-only or face-only graph has roots too."""
+    joints = [j for r in regions for j in layout.regions[r]]
+    at = {j: i for i, j in enumerate(joints)}
+    edges = tuple((at[a], at[b]) for a, b in layout.edges if a in at and b in at)
+    if layout.center in at:
+        center = at[layout.center]
+    else:                                   # graph centre of the largest connected component
+        hop = hop_distance(len(joints), edges)
+        reach = np.isfinite(hop)
+        ecc = np.where(reach, hop, -1).max(axis=1)
+        ecc[reach.sum(axis=1) < reach.sum(axis=1).max()] = np.inf
+        center = int(np.argmin(ecc))
+    return Layout(f"{layout.name}[{'+'.join(regions)}]", tuple(layout.joints[j] for j in joints), edges,
+                  {}, {r: tuple(at[j] for j in layout.regions[r]) for r in regions}, center,
+                  f"{layout.description} (graph of {', '.join(regions)})")

@@ -5,7 +5,8 @@ What the paper fixes, as built here (per person; `raw_stamps`):
   body    C = x, y, z of the body joints (3D from the shards' `keypoints_3d` when the clip has it)
   hands   C = x, y, x + y of the 2 x 21 finger joints (2D)
   face    C = x, y, x + y of the face landmarks (2D; NTU-X's 51 here, the paper's 68)
-  bones   C = the vector from source to target joint along the body's edges (x, y, z, as body)
+  bones   C = the vector from source to target joint along the body's edges (x, y, z, as body), edges
+          directed away from the body centre (`body_edges`: one per non-root body joint)
   flow    C = fx, fy, fx + fy of the optical flow at the body joints (the shards' `flow` column)
   scaled: (p - c_min) / (c_max - c_min) x 255 per modality and channel, c_min / c_max over the training split
   (`StampStats`), then each map resized to 224 x 224 (`to_images`, on the model's device).
@@ -31,10 +32,10 @@ from typing import Iterable, Optional
 import numpy as np
 
 from schemas.layouts.base import Layout
+from schemas.train import MODALITIES
 
 from ..quiet import nan_warnings_silenced
 
-MODALITIES = ("body", "hands", "face", "bones", "flow")
 REGIONS = {"body": ("body",), "hands": ("left_hand", "right_hand"), "face": ("face",), "bones": ("body",),
            "flow": ("body",)}
 
@@ -58,10 +59,13 @@ def check_modalities(layout: Layout, modalities: Iterable[str]) -> tuple[str, ..
 
 
 def body_edges(layout: Layout) -> list[tuple[int, int]]:
-    """The layout's edges between two body joints, as positions within the body region."""
-    body = list(layout.regions["body"])
-    at = {j: i for i, j in enumerate(body)}
-    return [(at[a], at[b]) for a, b in layout.edges if a in at and b in at]
+    """The body's bones as (source, target) positions within the body region: every body joint but the root,
+    from its parent in the breadth-first tree grown from the centre (`graph.parents`), in target order. A tree:
+    one bone per non-root joint (the bone stream's convention, so DeepActsNet's graph branch puts each bone on
+    its target joint); where the body's edges close a cycle (COCO-17's head) the tree keeps one path."""
+    from .graph import parents, region_graph
+    par = parents(region_graph(layout, ("body",)))
+    return [(int(p), v) for v, p in enumerate(par) if p != v]
 
 
 def _centre(xy: np.ndarray, body_xy: np.ndarray) -> np.ndarray:
@@ -163,7 +167,10 @@ class StampStats:
         return out
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps({"low": self.low, "high": self.high}, indent=1, sort_keys=True))
+        """Atomically (a resumed run reads it back)."""
+        from ..io.atomic import atomic_write_bytes
+        atomic_write_bytes(Path(path), json.dumps({"low": self.low, "high": self.high}, indent=1,
+                                                  sort_keys=True).encode())
 
     @classmethod
     def load(cls, path: Path) -> "StampStats":

@@ -2,7 +2,7 @@
 DDP when launched by `torchrun`, a checkpoint after every epoch (atomic) and resume from it.
 
 inputs:  a model (`forward(x)` -> logits, or a named tuple whose `main` is the logits), train / eval
-         datasets of (tensor (C, T, V, M), label), a `TrainOptions`, the run directory
+         datasets of (tensor (C, T, V, M), label) or ({name: tensor}, label) (DeepActsNet's stamps), a `TrainOptions`, the run directory
 outputs: RUN/checkpoint.pt (model, optimizer, scaler, scheduler, epoch, history, RNG states),
          the history (per epoch: loss, train accuracy, eval top-1, seconds)
 params:  TrainOptions (epochs, batch size, SGD + Nesterov with cosine decay, weight decay, seed, device, AMP)
@@ -109,6 +109,13 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def to_device(x, device: torch.device):
+    """A batch's input on the device: a tensor, or a dict of tensors (DeepActsNet's stamps)."""
+    if isinstance(x, dict):
+        return {k: v.to(device, non_blocking=True) for k, v in x.items()}
+    return x.to(device, non_blocking=True)
+
+
 def logits_of(out) -> torch.Tensor:
     """The class logits of a model's output: a tensor, or a named tuple with `main` (auxiliary heads)."""
     return getattr(out, "main", out)
@@ -202,7 +209,7 @@ class Trainer:
             self.net.train()
             total, correct, loss_sum = 0, 0, 0.0
             for x, y in self._loader(train_set, True, epoch):
-                x, y = self.transform(x.to(self.device, non_blocking=True)), y.to(self.device)
+                x, y = self.transform(to_device(x, self.device)), y.to(self.device)
                 with torch.autocast(self.device.type, enabled=self.use_amp):
                     out = self.net(x)
                     loss = self.loss_fn(out, y)
@@ -242,7 +249,7 @@ class Trainer:
         loader = DataLoader(dataset, batch_size=self.opts.batch_size, shuffle=False, num_workers=self.opts.num_workers)
         for x, y in loader:
             with torch.autocast(self.device.type, enabled=self.use_amp):
-                out = self.model(self.transform(x.to(self.device)))
+                out = self.model(self.transform(to_device(x, self.device)))
             scores.append(torch.softmax(logits_of(out).float(), 1).cpu().numpy())
             labels.append(y.numpy())
         if not scores:

@@ -1,5 +1,5 @@
 """Row access shared by the shard datasets: one layout's shard files of a split, every row's (file, row group,
-row) and label, each file's decode scales, and the current row group read lazily with fresh file handles in
+row), label and clip id, each file's decode scales, and the current row group read lazily with fresh file handles in
 every worker process (`DataLoader(num_workers > 0)`)."""
 from __future__ import annotations
 
@@ -20,14 +20,16 @@ class ShardRows:
             raise FileNotFoundError(f"no {layout} shards for split {split!r} in {out}")
         self.index: list[tuple[int, int, int]] = []          # (file, row group, row within group)
         self.labels: list[int] = []
+        self.clip_ids: list[str] = []
         self.scales: list[dict] = []                        # each file's decode scales (None: format-1 floats)
         for fi, f in enumerate(self.files):
             pf = pq.ParquetFile(f)
             self.scales.append(scales(file_metadata(pf.schema_arrow)))
             for g in range(pf.num_row_groups):
-                labels = pf.read_row_group(g, columns=["label"]).column("label").to_pylist()
-                self.index += [(fi, g, r) for r in range(len(labels))]
-                self.labels += labels
+                group = pf.read_row_group(g, columns=["label", "clip_id"])
+                self.index += [(fi, g, r) for r in range(group.num_rows)]
+                self.labels += group.column("label").to_pylist()
+                self.clip_ids += group.column("clip_id").to_pylist()
         self._open: dict[int, pq.ParquetFile] = {}
         self._group: tuple[int, int] | None = None
         self._rows = None

@@ -7,7 +7,9 @@
 - scaling statistics: `fit_stats()` over this dataset (call it on the training split only) -> `StampStats`,
   saved with the run; the evaluation split's dataset is given the training statistics;
 - the 224 x 224 resize is the model's first step (`stamps.to_images`), on its device, batched;
-- files are opened lazily in each worker process (`DataLoader(num_workers > 0)`).
+- files are opened lazily in each worker process (`DataLoader(num_workers > 0)`);
+- `flow_in_shards(out, layout)`: whether every shard of the layout was written with the flow stage on (its
+  metadata's `flow`), i.e. whether the `flow` stamp can be made.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import numpy as np
 from schemas.layouts import get_layout
 
 from ..action.stamps import StampStats, check_modalities, raw_stamps
-from ..io.shard_codec import decode
+from ..io.shard_codec import decode, file_metadata
+from ..io.shard_reader import layout_files
 from .shard_rows import ShardRows
 
 COLUMNS = ["label", "keypoints", "keypoints_shape", "keypoints_3d", "keypoints_3d_shape", "flow", "flow_shape"]
@@ -69,6 +72,12 @@ class StampDataset(ShardRows):
             raise RuntimeError("StampDataset needs the training split's statistics: stats=train.fit_stats()")
         scaled = self.stats.scale(self.raw(i))
         return {m: torch.from_numpy(v) for m, v in scaled.items()}, int(self.labels[i])
+
+
+def flow_in_shards(out: Path, layout: str) -> bool:
+    import pyarrow.parquet as pq
+    files = layout_files(out, layout)
+    return bool(files) and all(file_metadata(pq.read_schema(f)).get("flow") for f in files)
 
 
 def _persons(a: np.ndarray, m: int) -> np.ndarray:
