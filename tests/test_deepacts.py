@@ -180,3 +180,18 @@ def test_ddp_under_torchrun_on_cpu(cues, tmp_path):
     m = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert [h["train_samples"] for h in m["streams"]["joint"]["history"]] == [64]
     assert m["samples"] == 32 and m["modalities"] == ["body", "flow"]
+
+
+def test_forward_and_backward_under_autocast():
+    """AMP runs on CUDA only (none here); the same autocast code path on the CPU (bfloat16) must keep the
+    stamps' dict input, the bone scatter and the summed scores working, with finite gradients."""
+    torch.manual_seed(0)
+    net = DeepActsNet(3, NTUX, ("body", "bones", "flow"), width=8, image_size=64)
+    x = {"body": torch.rand(2, 3, 8, 50) * 255, "bones": torch.rand(2, 3, 8, 48) * 255,
+         "flow": torch.rand(2, 3, 8, 50) * 255}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        loss = torch.nn.functional.cross_entropy(out, torch.tensor([0, 2]))
+    loss.backward()
+    assert out.shape == (2, 3) and torch.isfinite(out.float()).all()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
