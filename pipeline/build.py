@@ -101,7 +101,8 @@ def check_extras(cfg: BuildConfig) -> None:
 
 
 def check_train(cfg: BuildConfig) -> None:
-    """train.enabled: the layout and regions it names must be ones this build writes."""
+    """train.enabled: the layout and regions it names must be ones this build writes, and deepacts' modalities
+    ones the layout (and, for flow, the flow stage) gives."""
     tc = cfg.train
     if not tc.enabled:
         return
@@ -112,6 +113,13 @@ def check_train(cfg: BuildConfig) -> None:
     missing = [r for r in tc.regions or () if r not in get_layout(layout).regions]
     if missing:
         raise BuildError(f"train.regions {missing}: {layout} has {list(get_layout(layout).regions)}")
+    from schemas.train import MODALITY_REGIONS
+    lacking = [m for m in tc.modalities or () if any(r not in get_layout(layout).regions for r in MODALITY_REGIONS[m])]
+    if lacking:
+        raise BuildError(f"train.modalities {lacking}: {layout} has {list(get_layout(layout).regions)}")
+    if "flow" in (tc.modalities or ()) and not cfg.flow.enabled:
+        raise BuildError("train.modalities ['flow'] needs flow.enabled: true (the flow stage writes the shards' "
+                         "flow column)")
 
 
 def experts_record(cfg: BuildConfig) -> list[dict]:

@@ -10,6 +10,8 @@ from .marks import EXECUTION
 
 MODEL_NAMES = ("stgcn", "unik", "posec3d", "deepacts")
 MODALITIES = ("body", "hands", "face", "bones", "flow")        # Deep Action Stamps (workers/action/stamps.py)
+MODALITY_REGIONS = {"body": ("body",), "hands": ("left_hand", "right_hand"), "face": ("face",), "bones": ("body",),
+                    "flow": ("body",)}                         # the layout regions each stamp is made from
 STREAMS = ("joint", "bone", "motion")
 REGIONS = ("body", "left_hand", "right_hand", "face")
 

@@ -195,3 +195,31 @@ def test_forward_and_backward_under_autocast():
     loss.backward()
     assert out.shape == (2, 3) and torch.isfinite(out.float()).all()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_linear_probe_from_a_deepacts_run_changes_only_the_branch_classifiers(cues, tmp_path):
+    """Every branch's last layer is under `classifier`, so --init-from / --freeze-backbone work as for the
+    other models: the probe moves the ten linear layers and nothing else (BN statistics included)."""
+    run_experiment(cues, small(epochs=1, modalities=("body", "flow")), tmp_path / "pre")
+    m = run_experiment(cues, small(epochs=1, modalities=("body", "flow"), init_from=str(tmp_path / "pre"),
+                                   freeze_backbone=True), tmp_path / "probe")
+    assert m["streams"]["joint"]["init_from"]["frozen"]
+    pre = torch.load(tmp_path / "pre" / "checkpoint.pt", weights_only=True)["model"]
+    post = torch.load(tmp_path / "probe" / "checkpoint.pt", weights_only=True)["model"]
+    heads = {k for k in pre if k.startswith("classifier.")}
+    assert {k.split(".")[1] for k in heads} == {"cnn_body", "graph_body", "cnn_flow", "graph_flow"}
+    for k, v in pre.items():
+        assert torch.equal(v, post[k]) != (k in heads), k
+
+
+def test_a_dag_train_stage_asking_for_stamps_the_build_cannot_give_fails_before_compute(tmp_path):
+    from pipeline.build import BuildError
+    from tests.conftest import VIDEOS, run_build, stage_videos
+    videos = stage_videos(tmp_path / "v", VIDEOS / "misc/mpeg4_25fps_320x240.avi")
+    train = {"enabled": True, "model": "deepacts", "layout": "coco-17"}
+    with pytest.raises(BuildError, match=r"train.modalities \['flow'\] needs flow.enabled: true"):
+        run_build(videos, tmp_path / "o", {"layouts": ["coco-17"], "train": {**train, "modalities": ["body", "flow"]}})
+    with pytest.raises(BuildError, match=r"train.modalities \['hands'\]: coco-17 has"):
+        run_build(videos, tmp_path / "o", {"layouts": ["coco-17"], "flow": {"enabled": True},
+                                           "train": {**train, "modalities": ["hands"]}})
+    assert not (tmp_path / "o" / "manifest.parquet").exists()

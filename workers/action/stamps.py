@@ -33,11 +33,10 @@ import numpy as np
 
 from schemas.layouts.base import Layout
 from schemas.train import MODALITIES
+from schemas.train import MODALITY_REGIONS as REGIONS
 
 from ..quiet import nan_warnings_silenced
 
-REGIONS = {"body": ("body",), "hands": ("left_hand", "right_hand"), "face": ("face",), "bones": ("body",),
-           "flow": ("body",)}
 
 
 class MissingModality(ValueError):
