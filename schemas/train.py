@@ -89,6 +89,7 @@ class TrainConfig(BaseModel):
                                  "`bones` modality)")
             if self.hierarchy or self.prune:
                 raise ValueError("deepacts has no hierarchical or pruning pass (they need a single backbone)")
-            if self.modalities is not None and (not self.modalities or len(set(self.modalities)) != len(self.modalities)):
+            mods = self.modalities
+            if mods is not None and (not mods or len(set(mods)) != len(mods)):
                 raise ValueError("modalities: name each stamp once, at least one")
         return self

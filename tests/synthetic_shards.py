@@ -2,10 +2,10 @@
 training tests. Made here, and called synthetic, because no real dataset has classes that differ only in
 finger motion (or only in optical flow, or only in face motion); they exercise the ablation machinery honestly.
 
-`write_build` (the finger task). Every clip: one person in the NTU-X 118 layout, pixel coordinates. The body (25 joints) sways and drifts with
-random phases from the same distribution in every class; the face is still apart from noise. The class is
-*only* which finger of the right hand curls during the clip (index, middle, ring or pinky), so a body-only
-model can do no better than chance and a model that sees the hands can learn it.
+`write_build` (the finger task). Every clip: one person in the NTU-X 118 layout, pixel coordinates. The body
+(25 joints) sways and drifts with random phases from the same distribution in every class; the face is still
+apart from noise. The class is *only* which finger of the right hand curls during the clip (index, middle, ring
+or pinky), so a body-only model can do no better than chance and a model that sees the hands can learn it.
 
 `write_cue_build` (DeepActsNet's task): four classes, two told apart by a flow cue and two by a face cue (see
 `_cue_clip`), with a `flow` column as a build with the flow stage writes it.

@@ -2,8 +2,9 @@
 
 inputs:  OUT (a build: shards/<layout>/, classes.json, manifest), a TrainConfig, the run directory RUN
 outputs: RUN/run.json (the config, layout, classes, device; deepacts: its modalities),
-         RUN/stamp_stats.json (deepacts: the training split's stamp scaling, read back on resume), RUN/metrics.json (top-1/top-5, per-class accuracy,
-         bottom-5 classes, most-confused pairs, confusion matrix, history per stream and pass),
+         RUN/stamp_stats.json (deepacts: the training split's stamp scaling, read back on resume),
+         RUN/metrics.json (top-1/top-5, per-class accuracy, bottom-5 classes, most-confused pairs, confusion
+         matrix, history per stream and pass),
          RUN/scores.npz (eval scores, labels, clip ids), RUN/curves.png, RUN/per_class.png; per stream
          RUN/<stream>/checkpoint.pt when several streams run (else RUN/checkpoint.pt)
 passes:  1. train (resumes from the checkpoint when RUN was interrupted);

@@ -2,7 +2,8 @@
 DDP when launched by `torchrun`, a checkpoint after every epoch (atomic) and resume from it.
 
 inputs:  a model (`forward(x)` -> logits, or a named tuple whose `main` is the logits), train / eval
-         datasets of (tensor (C, T, V, M), label) or ({name: tensor}, label) (DeepActsNet's stamps), a `TrainOptions`, the run directory
+         datasets of (tensor (C, T, V, M), label) or ({name: tensor}, label) (DeepActsNet's stamps),
+         a `TrainOptions`, the run directory
 outputs: RUN/checkpoint.pt (model, optimizer, scaler, scheduler, epoch, history, RNG states),
          the history (per epoch: loss, train accuracy, eval top-1, seconds)
 params:  TrainOptions (epochs, batch size, SGD + Nesterov with cosine decay, weight decay, seed, device, AMP)
