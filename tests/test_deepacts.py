@@ -136,6 +136,8 @@ def test_statistics_come_from_the_training_split_and_are_saved_with_the_run(cues
     val = StampDataset(cues, "ntu-x-118", ("face", "flow"), split="val", length=32).fit_stats()
     assert saved == {"low": train.low, "high": train.high}
     assert saved != {"low": val.low, "high": val.high}
+    by_workers = StampDataset(cues, "ntu-x-118", ("face", "flow"), split="train", length=32).fit_stats(num_workers=2)
+    assert (by_workers.low, by_workers.high) == (train.low, train.high)
     assert np.isfinite(m["top1"])
 
 

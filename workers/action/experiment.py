@@ -134,7 +134,7 @@ def _stamp_data(out: Path, tc: TrainConfig, name: str, layout: Layout, keep, has
         if path.exists():
             stats = StampStats.load(path)
         else:
-            stats = train.fit_stats()
+            stats = train.fit_stats(tc.num_workers)
             stats.save(path)
         for ds in (train, ev):
             if ds is not None:

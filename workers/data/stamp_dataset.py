@@ -59,11 +59,13 @@ class StampDataset(ShardRows):
     def raw(self, i: int) -> dict[str, np.ndarray]:
         return raw_stamps(self.layout, *self.arrays(i), self.modalities)
 
-    def fit_stats(self) -> StampStats:
-        """Min / max per modality and channel over every item (use on the training split only)."""
+    def fit_stats(self, num_workers: int = 0) -> StampStats:
+        """Min / max per modality and channel over every item (use on the training split only); the items are
+        read by `num_workers` DataLoader processes when > 0 (the same statistics: min and max ignore order)."""
+        from torch.utils.data import DataLoader
         stats = StampStats()
-        for i in range(len(self)):
-            stats.update(self.raw(i))
+        for raw in DataLoader(_Raw(self), batch_size=None, num_workers=num_workers):
+            stats.update({m: np.asarray(v) for m, v in raw.items()})
         return stats
 
     def __getitem__(self, i: int):
@@ -72,6 +74,19 @@ class StampDataset(ShardRows):
             raise RuntimeError("StampDataset needs the training split's statistics: stats=train.fit_stats()")
         scaled = self.stats.scale(self.raw(i))
         return {m: torch.from_numpy(v) for m, v in scaled.items()}, int(self.labels[i])
+
+
+class _Raw:
+    """The unscaled stamps of a StampDataset's items, as a map-style dataset (for `fit_stats`' loader)."""
+
+    def __init__(self, ds: StampDataset):
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        return self.ds.raw(i)
 
 
 def flow_in_shards(out: Path, layout: str) -> bool:
