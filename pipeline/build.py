@@ -113,8 +113,8 @@ def check_train(cfg: BuildConfig) -> None:
     missing = [r for r in tc.regions or () if r not in get_layout(layout).regions]
     if missing:
         raise BuildError(f"train.regions {missing}: {layout} has {list(get_layout(layout).regions)}")
-    from schemas.train import MODALITY_REGIONS
-    lacking = [m for m in tc.modalities or () if any(r not in get_layout(layout).regions for r in MODALITY_REGIONS[m])]
+    from schemas.train import modality_fits
+    lacking = [m for m in tc.modalities or () if not modality_fits(m, get_layout(layout).regions)]
     if lacking:
         raise BuildError(f"train.modalities {lacking}: {layout} has {list(get_layout(layout).regions)}")
     if "flow" in (tc.modalities or ()) and not cfg.flow.enabled:

@@ -12,6 +12,13 @@ MODEL_NAMES = ("stgcn", "unik", "posec3d", "deepacts")
 MODALITIES = ("body", "hands", "face", "bones", "flow")        # Deep Action Stamps (workers/action/stamps.py)
 MODALITY_REGIONS = {"body": ("body",), "hands": ("left_hand", "right_hand"), "face": ("face",), "bones": ("body",),
                     "flow": ("body",)}                         # the layout regions each stamp is made from
+
+
+def modality_fits(modality: str, regions) -> bool:
+    """Whether a layout with these regions holds every joint the stamp `modality` is made from."""
+    return all(r in regions for r in MODALITY_REGIONS[modality])
+
+
 STREAMS = ("joint", "bone", "motion")
 REGIONS = ("body", "left_hand", "right_hand", "face")
 
@@ -25,7 +32,7 @@ class TrainConfig(BaseModel):
     regions: Optional[tuple[Literal["body", "left_hand", "right_hand", "face"], ...]] = Field(
         None, description="train on these regions of the layout only (e.g. [body] of ntu-x-118 = 25 joints)")
     model: Literal["stgcn", "unik", "posec3d", "deepacts"] = "stgcn"
-    modalities: Optional[tuple[Literal["body", "hands", "face", "bones", "flow"], ...]] = Field(
+    modalities: Optional[tuple[Literal[MODALITIES], ...]] = Field(
         None, description="deepacts: the stamps to use (default: every one the layout and the build have; "
                           "flow needs a build with flow.enabled)")
     stamp_size: Optional[int] = Field(None, ge=64, description="deepacts: side of the square image each stamp is "

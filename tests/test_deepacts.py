@@ -225,3 +225,13 @@ def test_a_dag_train_stage_asking_for_stamps_the_build_cannot_give_fails_before_
         run_build(videos, tmp_path / "o", {"layouts": ["coco-17"], "flow": {"enabled": True},
                                            "train": {**train, "modalities": ["hands"]}})
     assert not (tmp_path / "o" / "manifest.parquet").exists()
+
+
+def test_a_stamp_the_layout_lacks_is_an_error_not_dropped():
+    """Only `train.regions` narrows the asked-for stamps; one the whole layout lacks is named, never dropped."""
+    from workers.action.experiment import stamp_modalities
+    coco = get_layout("coco-17")
+    with pytest.raises(ExperimentError, match=r"train.modalities: layout coco-17 has no joints for \['hands'\]"):
+        stamp_modalities(small(layout="coco-17", modalities=("body", "hands")), coco, coco, has_flow=True)
+    assert stamp_modalities(small(layout="coco-17"), coco, coco, has_flow=False) == ("body", "bones")
+    assert stamp_modalities(small(layout="coco-17"), coco, coco, has_flow=True) == ("body", "bones", "flow")

@@ -29,7 +29,7 @@ from torch import nn
 
 from schemas.layouts import get_layout
 from schemas.layouts.base import Layout, restrict
-from schemas.train import MODALITIES, TrainConfig
+from schemas.train import MODALITIES, TrainConfig, modality_fits
 
 from ..data.dataset import ShardDataset
 from ..data.stamp_dataset import StampDataset, flow_in_shards
@@ -38,7 +38,7 @@ from ..io.parquet_shards import shard_split
 from .graph import parents
 from .metrics import classification_metrics
 from .registry import BuildArgs, get_model
-from .stamps import REGIONS, MissingModality, StampStats, check_modalities
+from .stamps import MissingModality, StampStats, check_modalities
 from .streams import stream as stream_transform
 from .trainer import (Distributed, Trainer, TrainOptions, UnsafeCheckpoint, init_distributed, load_checkpoint,
                       seed_everything)
@@ -102,18 +102,18 @@ def _skeleton_data(out: Path, tc: TrainConfig, name: str, layout: Layout, keep, 
 
 
 def stamp_modalities(tc: TrainConfig, full: Layout, layout: Layout, has_flow: bool) -> tuple[str, ...]:
-    """The stamps a deepacts run uses: those asked for (default: all) whose joints lie in the trained regions
-    (`train.regions`, as `bench` sets them); by default only those the layout and the build have."""
-    asked = tc.modalities or MODALITIES
-    inside = tuple(m for m in asked if all(r in layout.regions for r in REGIONS[m]))
-    if tc.modalities is None:
-        inside = tuple(m for m in inside if all(r in full.regions for r in REGIONS[m]) and (m != "flow" or has_flow))
+    """The stamps a deepacts run uses: those asked for (an error where the layout lacks one; default: every one,
+    flow only when the build has it) whose joints lie in the trained regions (`train.regions`, as `bench` sets
+    them; `layout` is the full layout restricted to them)."""
+    if tc.modalities is not None:
+        try:
+            check_modalities(full, tc.modalities)
+        except MissingModality as e:
+            raise ExperimentError(f"train.modalities: {e}") from None
+    asked = tc.modalities or tuple(m for m in MODALITIES if m != "flow" or has_flow)
+    inside = tuple(m for m in asked if modality_fits(m, layout.regions))
     if not inside:
         raise ExperimentError(f"train.modalities: none of {list(asked)} lies in the regions {sorted(layout.regions)}")
-    try:
-        check_modalities(full, inside)
-    except MissingModality as e:
-        raise ExperimentError(f"train.modalities: {e}") from None
     if "flow" in inside and not has_flow:
         raise ExperimentError(f"train.modalities: the {full.name} shards have no `flow` column; build with "
                               f"`flow: {{enabled: true}}` (it re-runs only flow, convert and shards) or drop flow")

@@ -34,6 +34,7 @@ import numpy as np
 from schemas.layouts.base import Layout
 from schemas.train import MODALITIES
 from schemas.train import MODALITY_REGIONS as REGIONS
+from schemas.train import modality_fits
 
 from ..quiet import nan_warnings_silenced
 
@@ -49,7 +50,7 @@ def check_modalities(layout: Layout, modalities: Iterable[str]) -> tuple[str, ..
     unknown = [m for m in mods if m not in MODALITIES]
     if unknown:
         raise MissingModality(f"unknown modalities {unknown}; known: {', '.join(MODALITIES)}")
-    has = [m for m in MODALITIES if all(r in layout.regions for r in REGIONS[m])]
+    has = [m for m in MODALITIES if modality_fits(m, layout.regions)]
     lacking = [m for m in mods if m not in has]
     if lacking:
         raise MissingModality(f"layout {layout.name} has no joints for {lacking} (it has regions "

@@ -1,6 +1,6 @@
 """Row access shared by the shard datasets: one layout's shard files of a split, every row's (file, row group,
-row), label and clip id, each file's decode scales, and the current row group read lazily with fresh file handles in
-every worker process (`DataLoader(num_workers > 0)`)."""
+row), label and clip id, each file's decode scales, and the current row group read lazily with fresh file
+handles in every worker process (`DataLoader(num_workers > 0)`)."""
 from __future__ import annotations
 
 from pathlib import Path
