@@ -1,7 +1,9 @@
 """Cost of each expert, in one run on the same person crops: crops/s per expert (one process, one thread),
-so users can choose experts per part. Crops come from a real build's detector tracks (the sample clips).
+so users can choose experts per part. Crops come from a real build's detector tracks (the sample clips), with
+the tracker's hints the pose stage gives them (face box, body centres, body-circle point).
 
-Usage: python benchmarks/experts.py --videos DIR [--frames N] [--experts holistic,pose,...] [--yolo-arch yolov8n-pose]
+Usage: python benchmarks/experts.py --videos DIR [--frames N] [--experts holistic,pose,...]
+       [--yolo-arch yolov8n-pose]
 
 `--yolo-arch NAME` also times the yolo-pose expert on an Ultralytics architecture built from NAME.yaml with
 random weights: compute cost does not depend on weight values, so the ms/crop are those of the real model
@@ -23,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos", type=Path, required=True)
     ap.add_argument("--frames", type=int, default=60, help="output frames per clip")
-    ap.add_argument("--experts", default="holistic,pose,hands,facemesh,dlib68")
+    ap.add_argument("--experts", default="holistic,holistic-roi,pose,hands,facemesh,dlib68")
     ap.add_argument("--yolo-arch", default=None, help="e.g. yolov8n-pose: time yolo-pose on that architecture")
     ap.add_argument("--settings", default="{}", help='JSON {expert: settings}, e.g. {"rtmpose": {"onnx": "m.onnx"}}')
     ap.add_argument("--json", type=Path)
@@ -62,7 +64,9 @@ def main() -> None:
                 frame = source.frame(k)
                 b = person_boxes(tr[m, k][None])[0]
                 img, x0, y0, _ = square_crop(frame, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, (b[2] - b[0]) * 1.25)
-                crops.append(Crop(img, x0, y0, 1.0, tr[m, k, 1:5].copy(), frame))
+                others = np.delete(det["tracks"][:, k, 5:7], det["actors"][m], axis=0)
+                crops.append(Crop(img, x0, y0, 1.0, tr[m, k, 1:5].copy(), frame, tr[m, k, 5:7].copy(),
+                                  others[np.isfinite(others[:, 0])], circle=tr[m, k, 7:9].copy()))
         source.close()
     settings = json.loads(a.settings)
     names = a.experts.split(",")

@@ -9,7 +9,7 @@ Prints output frames/s for both and their ratio, plus person-frames/s (the pipel
 frame; the bare loop at most 1), and each per-clip stage's milliseconds per output frame (its own time from the
 manifest, summed over clips: where the time goes). `--scaling` runs both again with one worker and prints how much
 faster N workers are, for the build and for the bare loop (what the machine and the expert themselves allow).
-Usage: python benchmarks/throughput.py --videos DIR [--workers N] [--scaling]
+Usage: python benchmarks/throughput.py --videos DIR [--workers N] [--scaling] [--config FILE.yaml]
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def bare_clip(path: str) -> tuple[int, int]:
     return len(idx), posed
 
 
-def measure(videos: Path, workers: int) -> dict:
+def measure(videos: Path, workers: int, config: Path | None = None) -> dict:
     """Bare loop and pipeline on the same clips with `workers` processes: the figures (see the module docstring)."""
     from rich.console import Console
 
@@ -58,8 +58,8 @@ def measure(videos: Path, workers: int) -> dict:
     from pipeline.build import build
     from pipeline.cache import Store
     from pipeline.manifest import read_manifest
-    from schemas.config import BuildConfig
-    cfg = BuildConfig()
+    from schemas.config import load_config
+    cfg = load_config(config)
     _, items = discover(videos, cfg)
     paths = [it.path for it in items]
 
@@ -128,10 +128,12 @@ def main() -> None:
     ap.add_argument("--scaling", action="store_true",
                     help="also run everything with one worker and print how much faster --workers is")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--config", type=Path, help="the build's config (default: the defaults); the bare loop stays "
+                                                "MediaPipe Holistic on whole frames")
     a = ap.parse_args()
-    fig = measure(a.videos, a.workers)
+    fig = measure(a.videos, a.workers, a.config)
     if a.scaling and a.workers > 1:
-        fig["one_worker"] = measure(a.videos, 1)
+        fig["one_worker"] = measure(a.videos, 1, a.config)
         fig["scaling"] = scaling(fig, fig["one_worker"])
     print(json.dumps(fig, indent=1))
     report(fig)

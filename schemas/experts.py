@@ -24,6 +24,7 @@ PART_GROUPS: dict[str, tuple[str, ...]] = {"body": ("body",), "hands": ("left_ha
 # expert -> config parts it can be listed under
 EXPERT_PARTS: dict[str, tuple[str, ...]] = {
     "holistic": ("body", "hands", "face"),
+    "holistic-roi": ("body", "hands", "face"),
     "pose": ("body",),
     "hands": ("hands",),
     "facemesh": ("face",),
@@ -49,6 +50,12 @@ class HolisticSettings(_Settings):
     refine_face_landmarks: bool = False
     roi_fallback: bool = Field(True, description="when MediaPipe's own person detector finds nobody in the crop, "
                                                  "run the body landmark model on the crop itself (video-mode ROI)")
+
+
+class HolisticRoiSettings(_Settings):
+    min_score: Score = Field(0.5, description="pose-presence score below which the body (and so the person) "
+                                              "is dropped; MediaPipe's own landmark threshold is 0.5")
+    min_face_score: Score = Field(0.5, description="short-range face detector confidence in the face region")
 
 
 class PoseSettings(_Settings):
@@ -101,8 +108,8 @@ class YoloPoseSettings(_Settings):
 
 
 EXPERT_SETTINGS: dict[str, type[_Settings]] = {
-    "holistic": HolisticSettings, "pose": PoseSettings, "hands": HandsSettings, "facemesh": FaceMeshSettings,
-    "dlib68": Dlib68Settings, "yolo-pose": YoloPoseSettings, "rtmpose": RTMPoseSettings, "rtmw": RTMWSettings,
+    "holistic": HolisticSettings, "holistic-roi": HolisticRoiSettings, "pose": PoseSettings, "hands": HandsSettings,
+    "facemesh": FaceMeshSettings, "dlib68": Dlib68Settings, "yolo-pose": YoloPoseSettings, "rtmpose": RTMPoseSettings, "rtmw": RTMWSettings,
 }
 # expert -> its execution settings (marked EXECUTION: the device, and model-file paths whose files enter cache
 # keys by content hash): left out of cache keys (schemas.config.BuildConfig.key_value)

@@ -148,7 +148,7 @@ def _crop(p, det: dict, tracks: np.ndarray, boxes: np.ndarray, frame: np.ndarray
     tracked = ((det["landmarks"][m, k], det["landmarks_world"][m, k])
                if "landmarks" in det and det["landmarks"][m, k, :, 2].max() > 0 else None)
     return Crop(img, x0, y0, 1.0, tracks[m, k, 1:5].copy(), frame, tracks[m, k, 5:7].copy(),
-                others[np.isfinite(others[:, 0])], tracked)
+                others[np.isfinite(others[:, 0])], tracked, circle=tracks[m, k, 7:9].copy())
 
 
 def _weights(cfg) -> dict:

@@ -13,8 +13,9 @@ stage hands it `pose.batch_size` crops gathered across frames); the others run `
 the pose stage calls them frame by frame.
 
 A crop carries the square person image (other people's faces blanked), where it sits in the frame, the
-person detector's face box (frame pixels) as a hint for face experts, and the tracked body centres of this
-person and of the others in the frame (a body expert can tell it posed someone else: `roi_fallback.belongs`).
+person detector's face box (frame pixels) as a hint for face experts, the tracked body centres of this
+person and of the others in the frame (a body expert can tell it posed someone else: `roi_fallback.belongs`),
+and this person's body-circle point (with the centre, the body ROI an expert can pose without a detector).
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class Crop:
     others: Optional[np.ndarray] = None     # other tracked people's body centres (N, 2), frame pixels
     tracked: Optional[tuple[np.ndarray, np.ndarray]] = None   # the tracker's landmarks of this person here:
                                                               # (33, 3) frame pixels + visibility, world (33, 4)
+    circle: Optional[np.ndarray] = None     # the tracked person's body-circle point, frame pixels: with `centre`,
+                                            # the BlazePose ROI (workers.pose.body_landmarks.roi_from_points)
 
     def to_frame(self, uv: np.ndarray) -> np.ndarray:
         return uv * self.scale + np.array([self.x0, self.y0], dtype=np.float32)

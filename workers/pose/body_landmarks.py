@@ -36,19 +36,33 @@ class Roi:
     side: float
     angle: float        # radians, rotation of the ROI's up axis from the frame's
 
-    def to_frame(self, uv: np.ndarray) -> np.ndarray:
-        """Points in ROI-input pixels (N, 2) -> frame pixels."""
-        d = (uv / INPUT - 0.5) * self.side
+    def to_frame(self, uv: np.ndarray, size: int = INPUT) -> np.ndarray:
+        """Points in the pixels of the ROI warped to `size` x `size` (N, 2) -> frame pixels."""
+        d = (uv / size - 0.5) * self.side
         c, s = math.cos(self.angle), math.sin(self.angle)
         return np.stack([self.cx + d[:, 0] * c - d[:, 1] * s, self.cy + d[:, 0] * s + d[:, 1] * c], 1)
 
-    def affine(self) -> np.ndarray:
-        """2x3 matrix mapping ROI-input pixels to frame pixels (for cv2.warpAffine with WARP_INVERSE_MAP)."""
-        k = self.side / INPUT
+    def affine(self, size: int = INPUT) -> np.ndarray:
+        """2x3 matrix mapping the pixels of the ROI warped to `size` x `size` to frame pixels (for
+        cv2.warpAffine with WARP_INVERSE_MAP)."""
+        k = self.side / size
         c, s = math.cos(self.angle) * k, math.sin(self.angle) * k
-        tx = self.cx - (c * INPUT / 2 - s * INPUT / 2)
-        ty = self.cy - (s * INPUT / 2 + c * INPUT / 2)
+        tx = self.cx - (c * size / 2 - s * size / 2)
+        ty = self.cy - (s * size / 2 + c * size / 2)
         return np.array([[c, -s, tx], [s, c, ty]], dtype=np.float64)
+
+    def warp(self, frame: np.ndarray, size: int = INPUT) -> np.ndarray:
+        """The ROI as a `size` x `size` image (bilinear; black past the frame's edge, as MediaPipe pads)."""
+        return cv2.warpAffine(frame, self.affine(size), (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+    def scaled(self, k: float) -> "Roi":
+        return Roi(self.cx, self.cy, self.side * k, self.angle)
+
+    def shifted(self, dy: float) -> "Roi":
+        """The ROI moved by `dy` x its side along its own up-down axis (MediaPipe's `shift_y`)."""
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        return Roi(self.cx - dy * self.side * s, self.cy + dy * self.side * c, self.side, self.angle)
 
 
 def roi_from_points(centre, circle, scale: float = ROI_SCALE) -> Roi | None:
@@ -79,24 +93,60 @@ def model_path() -> str:
 
 
 class BodyLandmarker:
-    def __init__(self, num_threads: int = 1):
+    """`refine=True` moves each point to the heatmap's local mean, as MediaPipe's pose graph does
+    (`refine_heatmap`); the tracker's following runs without it (its ROIs only need the aux points)."""
+
+    def __init__(self, num_threads: int = 1, refine: bool = False):
         from ai_edge_litert.interpreter import Interpreter
         self._interp = Interpreter(model_path=model_path(), num_threads=num_threads)
         self._interp.allocate_tensors()
         self._in = self._interp.get_input_details()[0]["index"]
         outs = {tuple(o["shape"][1:]): o["index"] for o in self._interp.get_output_details()}
         self._lm, self._flag, self._world = outs[(195,)], outs[(1,)], outs[(117,)]
+        self._heatmap = outs[(64, 64, 39)] if refine else None
 
     def __call__(self, frame: np.ndarray, roi: Roi) -> Landmarks:
-        crop = cv2.warpAffine(frame, roi.affine(), (INPUT, INPUT), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        crop = roi.warp(frame)
         self._interp.set_tensor(self._in, (crop.astype(np.float32) / 255.0)[None])
         self._interp.invoke()
         raw = self._interp.get_tensor(self._lm)[0].reshape(39, 5)
         flag = float(self._interp.get_tensor(self._flag)[0, 0])
         world = self._interp.get_tensor(self._world)[0].reshape(39, 3)[:33]
-        xy = roi.to_frame(raw[:, :2].astype(np.float64))
+        uv = raw[:, :2].astype(np.float64)
+        if self._heatmap is not None:
+            uv[:33] = refine_heatmap(uv[:33] / INPUT, self._interp.get_tensor(self._heatmap)[0]) * INPUT
+        xy = roi.to_frame(uv)
         vis = expit(raw[:33, 3])
         points = np.concatenate([xy[:33], vis[:, None]], 1).astype(np.float32)
         w = np.concatenate([world, vis[:, None]], 1).astype(np.float32)
         return Landmarks(points, xy[33:35].astype(np.float32), w, flag)
+
+
+def refine_heatmap(uv: np.ndarray, heatmap: np.ndarray, kernel: int = 7, min_confidence: float = 0.5) -> np.ndarray:
+    """MediaPipe's heatmap refinement (its pose graph: kernel 7, min confidence 0.5): each point (N, 2), in
+    ROI units [0, 1], becomes the sigmoid-weighted mean cell position of the `kernel` x `kernel` window of its
+    heatmap channel around it (heatmap (H, W, >= N) logits, cells at their top-left corner, window cut at the
+    edges), where the window's highest sigmoid reaches `min_confidence`; other points, and points off the
+    heatmap, stay as they are."""
+    out = uv.copy()
+    h, w = heatmap.shape[:2]
+    r = (kernel - 1) // 2
+    n = len(uv)
+    with np.errstate(invalid="ignore"):
+        col = np.where(np.isfinite(uv[:, 0]), np.trunc(uv[:, 0] * w), -1).astype(int)   # C++ truncation
+        row = np.where(np.isfinite(uv[:, 1]), np.trunc(uv[:, 1] * h), -1).astype(int)
+    on = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    # windows cut at the map's edges: padding with -inf logits gives those cells zero weight
+    padded = np.pad(heatmap[..., :n].astype(np.float64), ((r, r), (r, r), (0, 0)), constant_values=-np.inf)
+    offs = np.arange(-r, r + 1)
+    rows = np.clip(row, 0, h - 1)[:, None] + offs + r                  # (n, k) padded indices
+    cols = np.clip(col, 0, w - 1)[:, None] + offs + r
+    conf = expit(padded[rows[:, :, None], cols[:, None, :], np.arange(n)[:, None, None]])    # (n, k, k)
+    total = conf.sum((1, 2))
+    ok = on & (conf.max((1, 2)) >= min_confidence) & (total > 0)
+    grid_r = (rows - r)[:, :, None] * np.ones((1, 1, kernel))
+    grid_c = (cols - r)[:, None, :] * np.ones((1, kernel, 1))
+    x = (grid_c * conf).sum((1, 2)) / np.where(total > 0, total, 1) / w
+    y = (grid_r * conf).sum((1, 2)) / np.where(total > 0, total, 1) / h
+    out[ok] = np.stack([x, y], 1)[ok]
+    return out
