@@ -124,9 +124,9 @@ class PoseConfig(_Section):
 
 class ExpertsConfig(_Section):
     """Which experts estimate each part; several per part are fused by `refine`."""
-    body: tuple[str, ...] = ("holistic",)
-    hands: tuple[str, ...] = ("holistic",)
-    face: tuple[str, ...] = ("holistic",)
+    body: tuple[str, ...] = ("holistic-roi",)
+    hands: tuple[str, ...] = ("holistic-roi",)
+    face: tuple[str, ...] = ("holistic-roi",)
 
     @model_validator(mode="after")
     def _known(self):

@@ -109,7 +109,8 @@ class YoloPoseSettings(_Settings):
 
 EXPERT_SETTINGS: dict[str, type[_Settings]] = {
     "holistic": HolisticSettings, "holistic-roi": HolisticRoiSettings, "pose": PoseSettings, "hands": HandsSettings,
-    "facemesh": FaceMeshSettings, "dlib68": Dlib68Settings, "yolo-pose": YoloPoseSettings, "rtmpose": RTMPoseSettings, "rtmw": RTMWSettings,
+    "facemesh": FaceMeshSettings, "dlib68": Dlib68Settings, "yolo-pose": YoloPoseSettings,
+    "rtmpose": RTMPoseSettings, "rtmw": RTMWSettings,
 }
 # expert -> its execution settings (marked EXECUTION: the device, and model-file paths whose files enter cache
 # keys by content hash): left out of cache keys (schemas.config.BuildConfig.key_value)

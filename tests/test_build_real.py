@@ -14,9 +14,12 @@ from pipeline.cli import app, set_dag
 from pipeline.manifest import read_manifest
 from schemas.labelmaps import ntu120
 from schemas.layouts import LAYOUTS
+from schemas.config import ExpertsConfig
 from schemas.parquet import read_metadata
 from tests.conftest import NTU_CLIP, VIDEOS, run_build, stage_videos
 from workers.io.shard_codec import read_rows
+
+DEFAULT = ExpertsConfig().body[0]        # the default whole-body expert (body, hands and face)
 
 set_dag(dagfile.DAG)
 # The sample's real NTU name is unknown; the test names it as a two-person NTU action (A055 "hugging other
@@ -104,7 +107,7 @@ def test_ntu_two_person_clip(ntu):
     assert (prov[kp[..., 2] == 0] == -1).all()
     fc = np.asarray(rows[0]["frame_confidence"], np.float32).reshape(2, 72)
     assert ((fc >= 0) & (fc <= 1)).all() and fc.max() > 0.5
-    assert json.loads(row["provenance"])["body"]["holistic"] > 0.8
+    assert json.loads(row["provenance"])["body"][DEFAULT] > 0.8
     kp3 = reshape(rows[0], "keypoints_3d")
     assert kp3.shape == (2, 72, 118, 4) and np.isfinite(kp3[..., :25, :3][kp3[..., :25, 3] > 0]).all()
 
@@ -116,8 +119,8 @@ def test_shard_metadata_is_enough_to_read_a_row(ntu):
         assert meta["layout"] == name and meta["joint_names"] == layout.joint_names
         assert meta["edges"] == [list(e) for e in layout.edges]
         assert meta["channels"] == ["x", "y", "score"] and meta["fps"] == 30 and meta["shape_order"] == "MTVC"
-        assert {e["name"] for e in meta["experts"]} == {"blazepose-detector", "holistic"}
-        assert meta["provenance_experts"] == ["holistic"]
+        assert {e["name"] for e in meta["experts"]} == {"blazepose-detector", DEFAULT}
+        assert meta["provenance_experts"] == [DEFAULT]
         assert all(len(e["model_sha256"]) == 64 for e in meta["experts"])
         M, T, V, C = rows[0]["keypoints_shape"]
         assert V == len(meta["joint_names"]) and C == len(meta["channels"])
@@ -279,23 +282,23 @@ def test_several_experts_per_part_with_per_expert_cache(ntu_private, tmp_path):
     videos, out, _ = ntu_private
     cache = {"cache": {"dir": str(out / ".cache")}}
     cfg = {**cache, "layouts": ["ntu-x-118"],
-           "experts": {"body": ["holistic", "pose"], "hands": ["holistic", "hands"], "face": ["holistic", "facemesh"]}}
+           "experts": {"body": [DEFAULT, "pose"], "hands": [DEFAULT, "hands"], "face": [DEFAULT, "facemesh"]}}
     dest = tmp_path / "multi"
     r = run_build(videos, dest, cfg)
     assert r["computed"]["detect"] == 0 and r["computed"]["pose"] == 1   # detect reused from the first build
     row = manifest(dest)["S001C002P003R001A055"]
     pose = Store(out / ".cache").load("pose", row["pose_key"]).meta["experts"]
-    assert {n: v["computed"] for n, v in pose.items()} == {"holistic": False, "pose": True, "hands": True,
+    assert {n: v["computed"] for n, v in pose.items()} == {DEFAULT: False, "pose": True, "hands": True,
                                                            "facemesh": True}
     shares = json.loads(row["provenance"])
-    assert set(shares["face"]) >= {"holistic", "facemesh"} and set(shares["left_hand"]) >= {"holistic", "hands"}
+    assert set(shares["face"]) >= {DEFAULT, "facemesh"} and set(shares["left_hand"]) >= {DEFAULT, "hands"}
     rows, meta, _ = shard_rows(dest, "ntu-x-118")
-    assert meta["provenance_experts"] == ["holistic", "pose", "hands", "facemesh"]
+    assert meta["provenance_experts"] == [DEFAULT, "pose", "hands", "facemesh"]
     kp = reshape(rows[0])
     prov = np.asarray(rows[0]["provenance"], np.int8).reshape(kp.shape[:3])
     assert {0, 3} <= set(np.unique(prov[..., 67:])) and set(np.unique(prov[..., 25:67])) >= {0, 2}
     # one more face expert: only it runs
-    cfg["experts"] = {**cfg["experts"], "face": ["holistic", "facemesh", "dlib68"]}
+    cfg["experts"] = {**cfg["experts"], "face": [DEFAULT, "facemesh", "dlib68"]}
     r = run_build(videos, dest, cfg)
     pose = Store(out / ".cache").load("pose", manifest(dest)["S001C002P003R001A055"]["pose_key"]).meta["experts"]
     assert [n for n, v in pose.items() if v["computed"]] == ["dlib68"]

@@ -137,12 +137,13 @@ def test_crop_end_to_end(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
     assert len(frames) == T and all(f.shape == (256, 256, 3) for f in frames)
 
-    # the skeleton mapped through the box lies inside the cropped frame (joints inside the source frame; the
-    # pose model places this cut-off walker's occluded legs beyond the bottom edge — 19% of points unsmoothed,
-    # 21% once zero-phase smoothing has moved a few edge points across — which no crop of the frame can contain)
+    # the skeleton mapped through the box lies inside the cropped frame (joints inside the source frame; this clip
+    # is a head-and-hand close-up, and the pose model places the unseen legs and hips outside the frame — below
+    # it with `holistic-roi`, 33% of points, at low scores; above it with `holistic`, 22% — which no crop of the
+    # frame can contain)
     ok = kp[..., 2] > 0
     inside = ok & (kp[..., 0] >= 0) & (kp[..., 0] <= w) & (kp[..., 1] >= 0) & (kp[..., 1] <= h)
-    assert inside.sum() >= 0.75 * ok.sum() > 0
+    assert inside.sum() >= 0.5 * ok.sum() > 0
     uv = to_crop(kp[..., :2], box, 256)[inside]
     assert (uv >= 0).all() and (uv <= 256).all()
 

@@ -93,7 +93,8 @@ def test_unwritable_out(tmp_path):
 def test_model_not_bundled_fails_before_compute(tmp_path):
     """Holistic complexity 2 needs pose_landmark_heavy.tflite, which MediaPipe would download: not offline."""
     videos = stage_videos(tmp_path / "v", NTU_CLIP)
-    cfg = write_config(tmp_path / "c.yaml", {"expert_settings": {"holistic": {"model_complexity": 2}}})
+    cfg = write_config(tmp_path / "c.yaml", {"experts": {"body": ["holistic"]},
+                                             "expert_settings": {"holistic": {"model_complexity": 2}}})
     r = _build(["--videos", str(videos), "--out", str(tmp_path / "out"), "--config", str(cfg)])
     assert r.exit_code == 2
     assert "holistic" in r.output and "pose_landmark_heavy" in r.output

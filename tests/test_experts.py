@@ -164,7 +164,8 @@ def test_holistic_crops_are_independent_of_the_crops_before_them(tmp_path, sampl
     seen = []
     real = HolisticExpert.process_one
     monkeypatch.setattr(HolisticExpert, "process_one", lambda self, crop: seen.append(crop) or real(self, crop))
-    run_build(stage_videos(tmp_path / "v", VIDEOS / "kinetics" / "tai_chi" / "ta_chi.mp4"), tmp_path / "o", FAST)
+    run_build(stage_videos(tmp_path / "v", VIDEOS / "kinetics" / "tai_chi" / "ta_chi.mp4"), tmp_path / "o",
+              {**FAST, "experts": {"body": ["holistic"], "hands": ["holistic"], "face": ["holistic"]}})
     monkeypatch.setattr(HolisticExpert, "process_one", real)
     crops = [Crop(c.image, c.x0, c.y0, c.scale) for c in seen]            # the image only: no fallback inputs
     assert len(crops) >= 10

@@ -301,8 +301,9 @@ def test_viewer_gif_shows_the_window_around_the_worst_frame(built, tmp_path, mon
         w, r = t["worst"], rows[t["clip_id"]]
         assert w["end"] - w["start"] == 10 and w["start"] <= w["frame"] < w["end"]
         det = store.load("detect", r["detect_key"]).meta
-        m = measure(store.load("refine", r["refine_key"]).arrays["points"], r["width"], r["height"],
-                    det["expected_persons"], det["switch_frames"])
+        ref = store.load("refine", r["refine_key"]).arrays
+        m = measure(ref["points"], r["width"], r["height"], det["expected_persons"], det["switch_frames"],
+                    ref.get("part_violations"))
         assert w["frame"] == int(np.argmax(m["badness"])) and w["badness"] == pytest.approx(m["badness"].max(), 1e-3)
         assert gif_seconds(copy / "report" / t["viewer"]) == pytest.approx(10 / 30, abs=0.05)
     html = (copy / "report" / "index.html").read_text()

@@ -12,7 +12,8 @@ a region the skelforge tracker already knows. Here Holistic's chain runs from th
          them), with MediaPipe's heatmap refinement (`workers.pose.body_landmarks`). Only where that gives no
          pose (presence < `min_score`), or a head away from the detector's face box (`_agrees`: the landmark
          model locked onto someone else), or where the crop has no tracked ROI (ground-truth crops in
-         `eval-experts`), does the BlazePose person detector run on the crop, Holistic's own step;
+         `eval-experts`), does the BlazePose person detector run on the crop, Holistic's own step; where it
+         finds nobody either, the whole crop is the ROI (as `holistic`'s `roi_fallback`);
   hands  from the body's wrist, pinky and index points: Holistic's re-crop model, then the hand landmarks
          (`workers.pose.hand_landmarks`);
   face   from the body's 11 face points: Holistic's short-range face detector in that region, then the face
@@ -30,10 +31,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..detect.blazepose import BlazePoseDetector
+from ..detect.blazepose import BlazePoseDetector, model_path as detector_file
 from ..pose import face_landmarks, hand_landmarks
 from ..pose.body_landmarks import BodyLandmarker, Landmarks, Roi, model_path as body_file, roi_from_points
 from .base import Crop, Expert, ExpertResult, empty_points, mediapipe_version
+from .holistic import HolisticExpert
 from .roi_fallback import belongs
 
 HANDS = ((33, 15, 17, 19), (54, 16, 18, 20))   # native start, body wrist, pinky, index: left, then right
@@ -57,13 +59,9 @@ def _agrees(lm: Landmarks, crop: Crop) -> bool:
 
 class HolisticRoiExpert(Expert):
     name = "holistic-roi"
-    parts = ("body", "left_hand", "right_hand", "face")
-    native = "mediapipe-holistic-543"
-    families = {"body": "mediapipe-pose-landmark", "left_hand": "mediapipe-hand-landmark",
-                "right_hand": "mediapipe-hand-landmark", "face": "mediapipe-face-landmark"}
+    parts, native, families = HolisticExpert.parts, HolisticExpert.native, HolisticExpert.families  # same networks
 
     def model_files(self):
-        from ..detect.blazepose import model_path as detector_file
         return [body_file(), detector_file()] + hand_landmarks.model_files() + face_landmarks.model_files()
 
     def package_version(self):
@@ -102,6 +100,9 @@ class HolisticRoiExpert(Expert):
         lm = self._posed(img, self._tracked_roi(crop))
         if lm is None or not _agrees(lm, crop):
             lm = self._posed(img, self._detected_roi(crop))
+        if lm is None:                  # nobody detected either: the whole crop as the ROI (`holistic`'s fallback)
+            side = crop.image.shape[0]
+            lm = self._posed(img, Roi(side / 2, side / 2, side, 0.0))
         return lm
 
     def process_one(self, crop: Crop) -> ExpertResult:

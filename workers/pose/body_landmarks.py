@@ -5,7 +5,7 @@ The bundled `pose_landmark_full.tflite` (mediapipe 0.10.21) runs directly throug
 warped to 256x256 RGB in [0, 1]; outputs: 39 landmarks x (x, y, z, visibility logit, presence logit) in input
 pixels — the 33 body points, then two auxiliary points (33: the body centre, 34: a point on the circle enclosing
 the body, the same pair the BlazePose person detector outputs as its keypoints 0 and 1) — a pose-presence
-score, and 33 metric world points.
+score, and 33 metric world points (in the ROI's upright frame: turned back by the ROI's angle, as MediaPipe does).
 
 ROI (`Roi`): a rotated square in frame pixels, built as MediaPipe does from the pair (centre, circle point):
 side = 2 x their distance x 1.25, rotated so the centre -> circle-point direction points up. From a detection
@@ -111,7 +111,9 @@ class BodyLandmarker:
         self._interp.invoke()
         raw = self._interp.get_tensor(self._lm)[0].reshape(39, 5)
         flag = float(self._interp.get_tensor(self._flag)[0, 0])
-        world = self._interp.get_tensor(self._world)[0].reshape(39, 3)[:33]
+        world = self._interp.get_tensor(self._world)[0].reshape(39, 3)[:33].copy()
+        c, s = math.cos(roi.angle), math.sin(roi.angle)    # the model's world frame is the ROI's, upright:
+        world[:, :2] = world[:, :2] @ np.array([[c, s], [-s, c]], np.float32)   # turned back like MediaPipe
         uv = raw[:, :2].astype(np.float64)
         if self._heatmap is not None:
             uv[:33] = refine_heatmap(uv[:33] / INPUT, self._interp.get_tensor(self._heatmap)[0]) * INPUT

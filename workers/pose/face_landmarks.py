@@ -4,9 +4,10 @@ graphs), on the whole frame:
  1. search region from the body model's 11 face points (frame pixels): their bounding box, rotated so the right
     eye (point 5) -> left eye (point 2) is level, side 3 x its longer side;
  2. MediaPipe's short-range face detector (BlazeFace, through `mediapipe.solutions.face_detection`: static, no
-    state between calls) on that region warped to 128 x 128; the best-scoring face's six keypoints give the face
-    ROI: their bounding box, rotated so right eye -> left eye is level, moved 0.1 x its height up, side 2 x its
-    longer side; no face found, no face landmarks (as in Holistic);
+    state between calls) on that region warped to 128 x 128; the face whose six keypoints centre nearest the
+    region's centre (the body's own face: Holistic takes the detector's first, which in a hug can be the other
+    person's) gives the face ROI: their bounding box, rotated so right eye -> left eye is level, moved 0.1 x
+    its height up, side 2 x its longer side; no face found, no face landmarks (as in Holistic);
  3. `face_landmark.tflite` on the face ROI (192 x 192, RGB in [0, 1]): 468 points in ROI pixels and a face-
     presence logit; no face below 0.5 after the sigmoid.
 
@@ -70,8 +71,9 @@ class FaceLandmarker:
         res = self._detector.process(np.ascontiguousarray(search.warp(frame, DETECT_INPUT)))
         if not res.detections:
             return None
-        best = max(res.detections, key=lambda d: d.score[0])
-        kp = np.array([[k.x, k.y] for k in best.location_data.relative_keypoints], dtype=np.float64)
+        kps = [np.array([[k.x, k.y] for k in d.location_data.relative_keypoints], dtype=np.float64)
+               for d in res.detections]
+        kp = min(kps, key=lambda k: float(np.hypot(*(k.mean(0) - 0.5))))    # the face nearest the body's
         kp = search.to_frame(kp * DETECT_INPUT, DETECT_INPUT)
         return rect_roi(kp, kp[0], kp[1], FACE_SCALE, SHIFT_UP)
 
