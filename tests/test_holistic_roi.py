@@ -88,7 +88,8 @@ def test_agrees_with_holistic_on_a_real_clip(tai_chi_crops):
 
 def test_no_tracked_roi_falls_back_to_the_detector_on_real_ground_truth(samples):
     """Crops without the tracker's ROI (ground-truth boxes, as `eval-experts` cuts them) are posed from the person
-    detector on the crop: COCO body PCK@0.2 stays high."""
+    detector on the crop, and where it finds nobody from the whole crop: COCO body PCK@0.2 as high as `holistic`'s
+    (0.97 and 0.98; without the whole-crop step 0.89, 165 of 181 points predicted)."""
     hits = total = 0
     e = HolisticRoiExpert()
     for inst in [i for i in load(SAMPLES / "gt") if i.dataset == "coco"]:
@@ -98,7 +99,7 @@ def test_no_tracked_roi_falls_back_to_the_detector_on_real_ground_truth(samples)
         p = to_canonical(e.native, e.process([Crop(c, x0, y0, 1.0, inst.hint, img)])[0].points)
         h, n, _ = pck_hits(p, inst.gt, np.arange(35), inst.ref["body_size"])
         hits, total = hits + h, total + n
-    assert total > 150 and hits / total > 0.85
+    assert total > 150 and hits / total > 0.93
 
 
 def test_a_wrong_tracked_roi_is_repaired_by_the_detector(tai_chi_crops):

@@ -47,8 +47,8 @@ def _to_crop(crop: Crop, p: np.ndarray) -> np.ndarray:
 
 
 def _agrees(lm: Landmarks, crop: Crop) -> bool:
-    """Whether the posed head is the tracked person's: the centre of the 11 face points (crop pixels) within one
-    face-box side of the person detector's face box centre. True without a face box."""
+    """Whether the posed head is the tracked person's: the centre of the 11 face points within one face-box side
+    of the person detector's face box centre (frame pixels). True without a face box."""
     box = crop.face_box
     if box is None or not np.isfinite(box).all():
         return True
