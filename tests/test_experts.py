@@ -43,7 +43,7 @@ def test_registry_matches_schema():
         assert {group[p] for p in cls.parts} == set(EXPERT_PARTS[name])
 
 
-@pytest.mark.parametrize("name", ["holistic", "pose"])
+@pytest.mark.parametrize("name", ["holistic", "holistic-roi", "pose"])
 def test_body_experts_on_coco(instances, name):
     hits = total = 0
     for inst in [i for i in instances if i.dataset == "coco"]:
