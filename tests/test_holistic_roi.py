@@ -14,10 +14,10 @@ from workers.experts.base import Crop
 from workers.experts.canonical import to_canonical
 from workers.experts.holistic import HolisticExpert
 from workers.experts.holistic_roi import HolisticRoiExpert
-from workers.pose.body_landmarks import Roi, refine_heatmap
+from workers.pose.body_landmarks import Roi, refine_heatmap, rotated_up
 from workers.pose.crops import square_crop
 from workers.pose.face_landmarks import rect_roi
-from workers.pose.hand_landmarks import roi_from_body, rotated_up
+from workers.pose.hand_landmarks import roi_from_body
 
 ROI_SCALE = 1.25
 

@@ -51,6 +51,10 @@ class Crop:
     def to_frame(self, uv: np.ndarray) -> np.ndarray:
         return uv * self.scale + np.array([self.x0, self.y0], dtype=np.float32)
 
+    def from_frame(self, xy: np.ndarray) -> np.ndarray:
+        """Frame pixels -> this crop's pixels (float64)."""
+        return (np.asarray(xy, dtype=np.float64) - np.array([self.x0, self.y0])) / self.scale
+
 
 @dataclass
 class ExpertResult:

@@ -41,11 +41,6 @@ from .roi_fallback import belongs
 HANDS = ((33, 15, 17, 19), (54, 16, 18, 20))   # native start, body wrist, pinky, index: left, then right
 
 
-def _to_crop(crop: Crop, p: np.ndarray) -> np.ndarray:
-    """Frame pixels -> the crop's pixels."""
-    return (np.asarray(p, dtype=np.float64) - np.array([crop.x0, crop.y0])) / crop.scale
-
-
 def _agrees(lm: Landmarks, crop: Crop) -> bool:
     """Whether the posed head is the tracked person's: the centre of the 11 face points within one face-box side
     of the person detector's face box centre (frame pixels). True without a face box."""
@@ -82,7 +77,7 @@ class HolisticRoiExpert(Expert):
     def _tracked_roi(self, crop: Crop) -> Optional[Roi]:
         if crop.centre is None or crop.circle is None:
             return None
-        return roi_from_points(_to_crop(crop, crop.centre), _to_crop(crop, crop.circle))
+        return roi_from_points(crop.from_frame(crop.centre), crop.from_frame(crop.circle))
 
     def _detected_roi(self, crop: Crop) -> Optional[Roi]:
         """Holistic's own step, only where the tracked ROI failed or there is none: the person detector on the
@@ -91,7 +86,7 @@ class HolisticRoiExpert(Expert):
         if len(dets) == 0:
             return None
         side = crop.image.shape[0]
-        target = _to_crop(crop, crop.centre) if crop.centre is not None else np.array([side / 2, side / 2])
+        target = crop.from_frame(crop.centre) if crop.centre is not None else np.array([side / 2, side / 2])
         d = dets[np.argmin(np.linalg.norm(dets[:, 5:7] - target, axis=1))]
         return roi_from_points(d[5:7], d[7:9])
 

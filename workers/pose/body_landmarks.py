@@ -65,16 +65,19 @@ class Roi:
         return Roi(self.cx - dy * self.side * s, self.cy + dy * self.side * c, self.side, self.angle)
 
 
+def rotated_up(start, end, target: float = math.pi / 2) -> float:
+    """MediaPipe's ROI rotation: the angle that turns start -> end to `target` (radians, y up), in (-pi, pi]."""
+    a = target - math.atan2(-(float(end[1]) - float(start[1])), float(end[0]) - float(start[0]))
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
 def roi_from_points(centre, circle, scale: float = ROI_SCALE) -> Roi | None:
     """MediaPipe's alignment ROI: square of side 2|circle - centre| x scale, its up axis along centre -> circle."""
     cx, cy = float(centre[0]), float(centre[1])
-    dx, dy = float(circle[0]) - cx, float(circle[1]) - cy
-    r = math.hypot(dx, dy)
+    r = math.hypot(float(circle[0]) - cx, float(circle[1]) - cy)
     if not np.isfinite(r) or r < 1.0:
         return None
-    angle = math.pi / 2 - math.atan2(-dy, dx)
-    angle = (angle + math.pi) % (2 * math.pi) - math.pi
-    return Roi(cx, cy, 2 * r * scale, angle)
+    return Roi(cx, cy, 2 * r * scale, rotated_up(centre, circle))
 
 
 @dataclass
@@ -146,9 +149,8 @@ def refine_heatmap(uv: np.ndarray, heatmap: np.ndarray, kernel: int = 7, min_con
     conf = expit(padded[rows[:, :, None], cols[:, None, :], np.arange(n)[:, None, None]])    # (n, k, k)
     total = conf.sum((1, 2))
     ok = on & (conf.max((1, 2)) >= min_confidence) & (total > 0)
-    grid_r = (rows - r)[:, :, None] * np.ones((1, 1, kernel))
-    grid_c = (cols - r)[:, None, :] * np.ones((1, kernel, 1))
-    x = (grid_c * conf).sum((1, 2)) / np.where(total > 0, total, 1) / w
-    y = (grid_r * conf).sum((1, 2)) / np.where(total > 0, total, 1) / h
+    norm = np.where(total > 0, total, 1)
+    x = ((cols - r)[:, None, :] * conf).sum((1, 2)) / norm / w       # each window cell's column, row
+    y = ((rows - r)[:, :, None] * conf).sum((1, 2)) / norm / h
     out[ok] = np.stack([x, y], 1)[ok]
     return out

@@ -1,5 +1,5 @@
 """Face landmarks from body landmarks, as MediaPipe Holistic chains them (mediapipe 0.10.21's holistic_landmark
-graphs), on the whole frame:
+graphs), on an image (the expert passes the person crop; "frame" below is that image):
 
  1. search region from the body model's 11 face points (frame pixels): their bounding box, rotated so the right
     eye (point 5) -> left eye (point 2) is level, side 3 x its longer side;
@@ -22,8 +22,7 @@ import numpy as np
 from scipy.special import expit
 
 from ..mediapipe_files import model_file
-from .body_landmarks import Roi
-from .hand_landmarks import rotated_up
+from .body_landmarks import Roi, rotated_up
 
 DETECT_INPUT = 128
 LANDMARK_INPUT = 192

@@ -1,5 +1,6 @@
 """Hand landmarks from body landmarks, as MediaPipe Holistic chains them (mediapipe 0.10.21's
-holistic_landmark graphs), run directly through ai-edge-litert on the whole frame.
+holistic_landmark graphs), run directly through ai-edge-litert on an image (the expert passes the person crop;
+"frame" below is that image).
 
 For one hand, given the body model's wrist, pinky and index points (frame pixels) and the wrist's visibility:
 
@@ -23,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 from ..mediapipe_files import model_file
-from .body_landmarks import Roi
+from .body_landmarks import Roi, rotated_up
 
 RECROP_INPUT = 256
 LANDMARK_INPUT = 224
@@ -36,12 +37,6 @@ SHIFT_TO_FINGERS = -0.1       # MediaPipe's shift_y: along the ROI's own axis, t
 def model_files() -> list[str]:
     return [model_file("holistic_landmark", "hand_recrop.tflite"),
             model_file("hand_landmark", "hand_landmark_full.tflite")]
-
-
-def rotated_up(start: np.ndarray, end: np.ndarray, target: float = math.pi / 2) -> float:
-    """MediaPipe's ROI rotation: the angle that turns start -> end to `target` (radians, y up), in (-pi, pi]."""
-    a = target - math.atan2(-(float(end[1]) - float(start[1])), float(end[0]) - float(start[0]))
-    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def roi_from_body(wrist: np.ndarray, pinky: np.ndarray, index: np.ndarray) -> Optional[Roi]:
@@ -64,16 +59,19 @@ class HandLandmarker:
         self._lm.allocate_tensors()
         outs = {o["name"]: o["index"] for o in self._lm.get_output_details()}
         self._points, self._presence = outs["Identity"], outs["Identity_1"]
+        self._recrop_in = self._recrop.get_input_details()[0]["index"]
+        self._recrop_out = self._recrop.get_output_details()[0]["index"]
+        self._lm_in = self._lm.get_input_details()[0]["index"]
 
     @staticmethod
-    def _run(interp, image: np.ndarray) -> None:
-        interp.set_tensor(interp.get_input_details()[0]["index"], (image.astype(np.float32) / 255.0)[None])
+    def _run(interp, index: int, image: np.ndarray) -> None:
+        interp.set_tensor(index, (image.astype(np.float32) / 255.0)[None])
         interp.invoke()
 
     def hand_roi(self, frame: np.ndarray, search: Roi) -> Optional[Roi]:
         """The re-crop model's hand ROI inside the search region."""
-        self._run(self._recrop, search.warp(frame, RECROP_INPUT))
-        raw = self._recrop.get_tensor(self._recrop.get_output_details()[0]["index"]).reshape(2, 2)
+        self._run(self._recrop, self._recrop_in, search.warp(frame, RECROP_INPUT))
+        raw = self._recrop.get_tensor(self._recrop_out).reshape(2, 2)
         c, s = search.to_frame(raw.astype(np.float64), RECROP_INPUT)
         side = 2 * float(np.hypot(*(s - c)))
         if not np.isfinite(side) or side < 1:
@@ -90,7 +88,7 @@ class HandLandmarker:
         roi = self.hand_roi(frame, search) if search is not None else None
         if roi is None:
             return None
-        self._run(self._lm, roi.warp(frame, LANDMARK_INPUT))
+        self._run(self._lm, self._lm_in, roi.warp(frame, LANDMARK_INPUT))
         presence = float(self._lm.get_tensor(self._presence)[0, 0])
         if not presence >= MIN_PRESENCE:
             return None
