@@ -78,6 +78,8 @@ def measure(videos: Path, workers: int, config: Path | None = None) -> dict:
     pipe_frames = sum(r["n_frames"] for r in rows if r["status"] == "ok")
     store = Store(out / ".cache")
     person_frames = sum(store.load("pose", r["pose_key"]).meta["person_frames"] for r in rows if r["status"] == "ok")
+    detector_frames = sum(store.load("detect", r["detect_key"]).meta["detector_frames"] for r in rows
+                          if r["status"] == "ok")
     stages = [n for n in DAG.order if f"{n}_seconds" in rows[0]]
     per_frame = {n: round(sum(r[f"{n}_seconds"] or 0.0 for r in rows) / max(pipe_frames, 1) * 1000, 2) for n in stages}
     shutil.rmtree(out, ignore_errors=True)
@@ -88,6 +90,7 @@ def measure(videos: Path, workers: int, config: Path | None = None) -> dict:
         "bare_person_frames": bare_posed,
         "pipeline_frames": pipe_frames, "pipeline_seconds": round(pipe_s, 1),
         "pipeline_fps": round(pipe_frames / pipe_s, 2), "pipeline_person_frames": person_frames,
+        "detector_frames": detector_frames,       # frames the person detector ran on (keyframe detection)
         "ratio_fps": round((pipe_frames / pipe_s) / (bare_frames / bare_s), 3),
         "pipeline_person_frames_per_s": round(person_frames / pipe_s, 2),
         "bare_person_frames_per_s": round(bare_posed / bare_s, 2),
@@ -116,6 +119,7 @@ def report(fig: dict) -> None:
     print(f"ratio     : {fig['ratio_fps']:.2f} (pipeline / bare, frames/s)")
     print(f"            {fig['ratio_fps_clip_stages']:.2f} counting only the per-clip stages "
           f"({fig['pipeline_clip_stage_seconds']:.1f}s); dataset stages: {fig['pipeline_dataset_stage_seconds']}")
+    print(f"detector  : ran on {fig['detector_frames']} of {fig['pipeline_frames']} frames")
     print("per frame : " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in fig["ms_per_frame_by_stage"].items()))
     print(f"persons   : pipeline {fig['pipeline_person_frames_per_s']:.2f} person-frames/s, "
           f"bare {fig['bare_person_frames_per_s']:.2f}")

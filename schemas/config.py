@@ -88,6 +88,9 @@ class DetectConfig(_Section):
     batch_size: int = Field(4, ge=1, le=256, description="frames per detector call: yolox / yolo-pose run them as "
                             "one model batch (blazepose frame by frame); results do not depend on it",
                             json_schema_extra=EXECUTION)
+    keyframe_stride: int = Field(
+        10, ge=1, description="1: the detector on every frame; N: on every N-th frame and where tracking needs it "
+                              "between (workers/track/keyframes.py), the other frames interpolated")
 
     @model_validator(mode="after")
     def _weights_given(self):
@@ -368,6 +371,14 @@ class BuildConfig(_Section):
         if not v:
             raise ValueError("at least one layout is needed")
         return tuple(dict.fromkeys(v))
+
+    @model_validator(mode="after")
+    def _keyframes_bridged(self):
+        if self.detect.keyframe_stride > self.track.max_gap + 1:
+            raise ValueError(f"detect.keyframe_stride ({self.detect.keyframe_stride}) leaves more frames undetected "
+                             f"than track.max_gap ({self.track.max_gap}) lets a track bridge; at most "
+                             f"{self.track.max_gap + 1}")
+        return self
 
     @field_validator("expert_settings")
     @classmethod

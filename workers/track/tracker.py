@@ -19,6 +19,10 @@ clear overlaps. A track that missed up to `max_gap` frames can still be matched;
 filled by linear interpolation (`observed` says which frames were detected). Tracks observed in fewer than
 `min_frames` frames are dropped.
 
+Frames the detector did not run on (`step(t, None)`: keyframe detection, `workers.track.keyframes`, which
+leaves a frame out only inside a window whose people moved on straight lines) are interpolated the same way; the
+ones between two detections of a track count as observed for it (the detector vouched for the window).
+
 With `appearance` (and frames given to `step`), each track's torso colour signature is recorded at frames where
 it is clear of the others, and `result()` repairs identities across each encounter of two tracks where what
 they wear says they left with each other's track (`workers.track.appearance`: why across, not inside, an
@@ -96,9 +100,15 @@ class Tracker:
         self.poses: list[dict[int, Landmarks]] = []                     # track -> {frame: its landmarks}
         self.kept: list[int] = []
         self.last: list[int] = []
+        self.skipped: set[int] = set()                                  # frames the detector did not run on
         self.T = 0
 
-    def step(self, t: int, dets: np.ndarray, frame: np.ndarray | None = None) -> None:
+    def step(self, t: int, dets: np.ndarray | None, frame: np.ndarray | None = None) -> None:
+        """Frame t's detections (N, 9); None: the detector did not run on t (nothing to associate or follow)."""
+        if dets is None:
+            self.skipped.add(t)
+            self.T = t + 1
+            return
         rows, last = self.rows, self.last
         alive = [k for k in range(len(rows)) if t - last[k] <= self.max_gap + 1]
         matched_dets: set[int] = set()
@@ -134,6 +144,11 @@ class Tracker:
         if self.appearance and frame is not None:
             self._record_looks(t, frame)
         self.T = t + 1
+
+    def following(self) -> bool:
+        """Whether some track has landmarks at the last frame stepped (refreshed or followed): the next frame is
+        needed, with its detections, to go on (keyframe detection asks, `workers.track.keyframes`)."""
+        return any(f == self.T - 1 for f, _ in self.landmark_rows.values())
 
     def _record_looks(self, t: int, frame: np.ndarray) -> None:
         for k, r in enumerate(self.rows):
@@ -230,12 +245,15 @@ class Tracker:
                 matched.add(j)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """tracks (K, T, 9) float32 (NaN where absent), observed (K, T) bool (detected), followed (K, T) bool
-        (found by following). Tracks seen in fewer than min_frames frames are dropped; the rest are ordered by
+        """tracks (K, T, 9) float32 (NaN where absent), observed (K, T) bool (detected, or vouched for by keyframe
+        detection), followed (K, T) bool (found by following). Tracks seen in fewer than min_frames frames are dropped; the rest are ordered by
         first frame, then by detection score; gaps inside a track are bridged."""
+        vouched = [self._vouched(r) for r in self.rows]
+        long_enough = [k for k, r in enumerate(self.rows) if len(r) + len(vouched[k]) >= self.min_frames]
         if self.appearance:
-            self._repair_identities([k for k, r in enumerate(self.rows) if len(r) >= self.min_frames])
-        keep = self.kept = [k for k, r in enumerate(self.rows) if len(r) >= self.min_frames]
+            self._repair_identities(long_enough)
+            vouched = [self._vouched(r) for r in self.rows]
+        keep = self.kept = [k for k, r in enumerate(self.rows) if len(r) + len(vouched[k]) >= self.min_frames]
         for rep in self.repairs:              # internal track numbers -> result() rows
             if "internal" in rep:
                 rep["tracks"] = [keep.index(k) if k in keep else -1 for k in rep.pop("internal")]
@@ -247,12 +265,18 @@ class Tracker:
             frames = np.array(sorted(r))
             tracks[i, frames] = np.stack([r[f] for f in frames])
             observed[i, frames] = True
+            observed[i, vouched[k]] = True
             if self.followed[k]:
                 f = np.array(sorted(self.followed[k]))
                 followed[i, f], observed[i, f] = True, False
             _bridge(tracks[i], frames)
         return tracks, observed, followed
 
+    def _vouched(self, rows: dict[int, np.ndarray]) -> list[int]:
+        """The skipped frames between two consecutive frames of a track that have rows, all skipped between."""
+        frames = sorted(rows)
+        return [f for a, b in zip(frames, frames[1:]) if b - a > 1 and all(g in self.skipped for g in range(a + 1, b))
+                for f in range(a + 1, b)]
 
     def landmarks(self, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The landmarks found while refreshing or following, for result() tracks `tracks` (M,): points
