@@ -99,6 +99,27 @@ def test_frames_are_read_once_in_order():
     assert frames.asked == list(range(47))
 
 
+def test_batch_size_bounds_calls_and_changes_nothing_SYNTHETIC():
+    """A person walking, a second entering at 23 and leaving at 41: calls never exceed the batch size and the
+    detections do not depend on it."""
+    def det(t):
+        return rows(person(100 + 3 * t), *([person(400 - t)] if 23 <= t < 41 else []))
+
+    for every in (False, True):                                    # bisection rounds; whole windows
+        results = {}
+        for bs in (1, 2, 4):
+            sizes = []
+
+            def detect(batch):
+                sizes.append(len(batch))
+                return [det(t) for t in batch]
+            results[bs] = [(t, None if d is None else d.tolist()) for t, _, d in
+                           kf.detections(Frames(list(range(60))), detect, 10, bs, 15, lambda: every)]
+            assert max(sizes) <= bs
+        assert results[1] == results[2] == results[4]
+        assert any(d is None for _, d in results[1]) != every
+
+
 def test_real_meeting_gets_the_detector_on_every_crowded_frame_and_the_same_following(detector):
     frames = clip(NTU_CLIP, 72)
     lm = BodyLandmarker()

@@ -20,7 +20,8 @@ outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle 
 params:    detect.* (batch_size, device and weights' path are execution settings: not in the key), track.*
            (track.max_persons unless the adapter knows the count, e.g. NTU)
 batching:  `detect.batch_size` frames per detector call with `keyframe_stride` 1: one model batch for yolox /
-           yolo-pose, frame by frame for blazepose; with keyframes, each check round's frames in one call; the
+           yolo-pose, frame by frame for blazepose; with keyframes, each check round's frames (at most that many per
+           call); the
            tracker then steps through the frames in order, so results do not depend on it
 resources: 1 CPU (TFLite, 1 thread); ~12 ms per detector view per frame (whole, zoom-out, tiles), the views cut
            from one shrunk copy of the frame, plus one landmark-model run per lost track per frame while it is

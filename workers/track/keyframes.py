@@ -29,7 +29,7 @@ MediaPipe's own video mode accepts when it crops a frame from the previous frame
 
 The windows are read in order, one at a time (at most `stride` + 1 frames held), so a streamed source (no spool)
 is never asked to seek backwards. The result depends on the frames and the detector alone: not on the batch
-size (each round's frames go to the detector in one `detect` call).
+size (each round's frames go to the detector in calls of at most `batch_size` frames).
 """
 from __future__ import annotations
 
@@ -152,14 +152,18 @@ def detections(frames: Sequence, detect: Detect, stride: int, batch_size: int, h
         return
     if n == 0:
         return
+
+    def batched(fs: list[np.ndarray]) -> list[np.ndarray]:
+        return [d for i in range(0, len(fs), batch_size) for d in detect(fs[i:i + batch_size])]
+
     counts = _Counts(horizon)
     prev = frames.frame(0)
-    found = {0: detect([prev])[0]}
+    found = {0: batched([prev])[0]}
     counts.add(0, found[0])
     yield 0, prev, found[0]
     for a in range(0, n - 1, stride):
         window = [prev] + [frames.frame(k) for k in range(a + 1, min(a + stride, n - 1) + 1)]
-        _window(window, a, found, detect, counts, tolerance, every())
+        _window(window, a, found, batched, counts, tolerance, every())
         for k in range(1, len(window)):
             yield a + k, window[k], found.get(a + k)
         last = a + len(window) - 1
