@@ -181,6 +181,14 @@ def test_frame_rates_25_and_60(tmp_path, samples):
     assert (m["walk/a"]["n_frames"], m["walk/b"]["n_frames"]) == (50, 197)
     rows, _, _ = shard_rows(tmp_path / "out", "posetics-17")
     assert {r["clip_id"]: r["keypoints_shape"][1] for r in rows} == {"walk/a": 50, "walk/b": 197}
+    # keyframe detection (default stride 10): one person, no meeting: the detector skips most frames, the
+    # skipped ones say -1, and the actor is observed (detected or vouched for) on every frame
+    from pipeline.cache import Store
+    det = Store(tmp_path / "out" / ".cache").load("detect", m["walk/b"]["detect_key"])
+    counts = det.arrays["detections_per_frame"]
+    assert det.meta["detector_frames"] == (counts >= 0).sum() < 197 / 2
+    assert (counts[counts >= 0] >= 1).all() and set(np.unique(counts[counts < 0])) == {-1}
+    assert det.arrays["observed"][det.arrays["actors"][0]].all()
 
 
 def test_kinetics_class_folder(tmp_path, samples):

@@ -93,7 +93,11 @@ def test_poison_clip_that_kills_every_worker_gets_a_failed_row(reference, tmp_pa
     poison = got.pop("b/poison")
     assert poison["status"] == "failed" and poison["stage"] == "worker"
     assert "worker died" in poison["reason"] and "on all 3 attempts" in poison["reason"]   # run.retries = 2
-    assert f"({group} group)" in poison["reason"] and r["retried"] == 1
+    assert f"({group} group)" in poison["reason"]
+    # the poison clip is retried; a healthy clip may be too: its finished task's result, not yet fetched, was
+    # held by a worker the poison killed ("caused the cluster to lose already computed task(s)"), and the
+    # client resubmits it — it must still end ok with identical shards (below)
+    assert r["retried"] >= 1
     assert {c: x["status"] for c, x in got.items()} == statuses(ref_out)
     assert shard_bytes(out) == shard_bytes(ref_out)
     assert r["counts"]["failed"] == 1

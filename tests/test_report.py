@@ -248,6 +248,17 @@ def test_composite_ranking_on_synthetic_rows():
     assert by["no-skeleton"]["composite"] is None
 
 
+def test_average_ranks_equal_scipys_with_ties_SYNTHETIC():
+    """The jerk ranking's numpy ranks against scipy.stats.rankdata("average") on random values with many ties."""
+    from scipy.stats import rankdata
+
+    from workers.report.ranking import average_ranks
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 50):
+        x = rng.integers(0, 5, n).astype(float) * rng.choice([1.0, 0.37])
+        assert np.array_equal(average_ranks(x), rankdata(x, method="average"))
+
+
 def test_absent_part_reasons_on_the_real_face_closeup(built):
     """carphone: head and shoulders in a 176x144 frame — its legs are never in the image, and the body model's
     guesses for them lie below it: out of frame; the face is there."""
