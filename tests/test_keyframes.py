@@ -12,15 +12,14 @@ import numpy as np
 import pytest
 
 from schemas.config import ConfigError, load_config
-from tests.conftest import NTU_CLIP, SAMPLES
+from tests.conftest import NTU_CLIP
+from tests.test_follow import TAI_CHI, frames_of
 from workers.detect.blazepose import BlazePoseDetector
 from workers.pose.body_landmarks import BodyLandmarker
 from workers.track import keyframes as kf
 from workers.track.follow import Follower, crowded
 from workers.track.select import select_actors
 from workers.track.tracker import Tracker
-
-TAI_CHI = SAMPLES / "videos" / "kinetics" / "tai_chi" / "ta_chi.mp4"
 
 
 class Frames:
@@ -67,19 +66,8 @@ def detector():
     return BlazePoseDetector()
 
 
-def clip(path, n):
-    import av
-    out = []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            out.append(f.to_ndarray(format="rgb24"))
-            if len(out) == n:
-                break
-    return out
-
-
 def test_smooth_real_clip_needs_few_detector_runs_and_tracks_within_tolerance(detector):
-    frames = clip(TAI_CHI, 150)
+    frames = frames_of(TAI_CHI, 150)
     sparse, tr_sparse, ran = run(Frames(frames), detector, 10)
     full, tr_full, ran_full = run(Frames(frames), detector, 1)
     assert ran_full == 150 and ran <= 0.4 * 150
@@ -121,7 +109,7 @@ def test_batch_size_bounds_calls_and_changes_nothing_SYNTHETIC():
 
 
 def test_real_meeting_gets_the_detector_on_every_crowded_frame_and_the_same_following(detector):
-    frames = clip(NTU_CLIP, 72)
+    frames = frames_of(NTU_CLIP, 72)
     lm = BodyLandmarker()
     sparse, tr_sparse, _ = run(Frames(frames), detector, 10, follower=Follower(lm))
     full, tr_full, _ = run(Frames(frames), detector, 1, follower=Follower(lm))
