@@ -1,10 +1,10 @@
 """detect — multi-person boxes per frame (`detect.detector`: the bundled BlazePose detector via ai-edge-litert,
 or YOLOX / YOLO-pose from user-supplied weights) on keyframes and where tracking needs it between
-(`detect.keyframe_stride`, `workers.track.keyframes`; 1 = every frame), motion- and scale-aware Hungarian tracking with short gaps
-bridged, pose-driven following of people the detector lost (`track.follow`: the body landmark model on the ROI
-from the previous frame, `workers.track.follow`), identity repair across encounters by torso colours
-(`track.appearance`, `workers.track.appearance`), actor selection by size x time seen, and the identity-switch
-measure of the actors' tracks (`workers.track.switches`).
+(`detect.keyframe_stride`, `workers.track.keyframes`; 1 = every frame), motion- and scale-aware Hungarian
+tracking with short gaps bridged, pose-driven following of people the detector lost (`track.follow`: the body
+landmark model on the ROI from the previous frame, `workers.track.follow`), identity repair across encounters by
+torso colours (`track.appearance`, `workers.track.appearance`), actor selection by size x time seen, and the
+identity-switch measure of the actors' tracks (`workers.track.switches`).
 
 inputs:    frames (the clip's frames, read in order)
 outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle xy (NaN where absent),
@@ -15,14 +15,13 @@ outputs:   arrays: tracks (K, T, 9) = score, face box xyxy, hip xy, body-circle 
            meta: n_tracks, n_persons, expected_persons, identity_switches (int, all actors),
            switch_frames (per actor, the frames of its suspected switches), followed_frames (actors' person-frames
            found by following), follow_calls (landmark-model runs), detector_frames (frames the detector ran
-           on), identity_repairs (list of {frame, tracks
-           (rows of `tracks`, -1 for a dropped one), kept, crossed: the appearance distances of the test})
+           on), identity_repairs (list of {frame, tracks (rows of `tracks`, -1 for a dropped one), kept,
+           crossed: the appearance distances of the test})
 params:    detect.* (batch_size, device and weights' path are execution settings: not in the key), track.*
            (track.max_persons unless the adapter knows the count, e.g. NTU)
 batching:  `detect.batch_size` frames per detector call with `keyframe_stride` 1: one model batch for yolox /
-           yolo-pose, frame by frame for blazepose; with keyframes, each check round's frames (at most that many per
-           call); the
-           tracker then steps through the frames in order, so results do not depend on it
+           yolo-pose, frame by frame for blazepose; with keyframes, each check round's frames, at most that many
+           per call; the tracker then steps through the frames in order, so results do not depend on it
 resources: 1 CPU (TFLite, 1 thread); ~12 ms per detector view per frame (whole, zoom-out, tiles), the views cut
            from one shrunk copy of the frame, plus one landmark-model run per lost track per frame while it is
            followed; Dask resources {"GPU": 1} when
@@ -82,7 +81,8 @@ def run(ctx, inputs) -> Artifact:
 def load_detector(d):
     """The configured detector, loaded once per worker process and device (`workers.models`); the batch size is
     the stage's business, not part of the detector's identity, nor is where it runs (keyframes)."""
-    return models.detector(d.detector, json.dumps(d.model_dump(mode="json", exclude={"batch_size", "keyframe_stride"}), sort_keys=True))
+    identity = d.model_dump(mode="json", exclude={"batch_size", "keyframe_stride"})
+    return models.detector(d.detector, json.dumps(identity, sort_keys=True))
 
 
 def _weights(cfg) -> dict:

@@ -41,7 +41,6 @@ from scipy.optimize import linear_sum_assignment
 from .follow import crowded
 
 TOLERANCE = 0.1
-FACE = slice(1, 5)
 HIP, CIRCLE = slice(5, 7), slice(7, 9)
 
 Detect = Callable[[list[np.ndarray]], list[np.ndarray]]

@@ -246,8 +246,8 @@ class Tracker:
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """tracks (K, T, 9) float32 (NaN where absent), observed (K, T) bool (detected, or vouched for by keyframe
-        detection), followed (K, T) bool (found by following). Tracks seen in fewer than min_frames frames are dropped; the rest are ordered by
-        first frame, then by detection score; gaps inside a track are bridged."""
+        detection), followed (K, T) bool (found by following). Tracks seen in fewer than min_frames frames are
+        dropped; the rest are ordered by first frame, then by detection score; gaps inside a track are bridged."""
         vouched = [self._vouched(r) for r in self.rows]
         long_enough = [k for k, r in enumerate(self.rows) if len(r) + len(vouched[k]) >= self.min_frames]
         if self.appearance:
