@@ -6,8 +6,8 @@
                (detector + tracking + Holistic per actor crop + convert to 5 layouts + shards + manifest)
 
 Prints output frames/s for both and their ratio, plus person-frames/s (the pipeline poses up to 2 actors per
-frame; the bare loop at most 1), and each per-clip stage's milliseconds per output frame (its own time from the
-manifest, summed over clips: where the time goes). `--scaling` runs both again with one worker and prints how much
+frame; the bare loop at most 1), the frames the person detector ran on (keyframe detection), and each per-clip
+stage's milliseconds per output frame (its own time from the manifest, summed over clips: where the time goes). `--scaling` runs both again with one worker and prints how much
 faster N workers are, for the build and for the bare loop (what the machine and the expert themselves allow).
 Usage: python benchmarks/throughput.py --videos DIR [--workers N] [--scaling] [--config FILE.yaml]
 """
