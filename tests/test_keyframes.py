@@ -80,7 +80,8 @@ def test_smooth_real_clip_needs_few_detector_runs_and_tracks_within_tolerance(de
     assert err.max() <= kf.TOLERANCE
 
 
-def test_frames_are_read_once_in_order():
+def test_frames_are_read_once_in_order_SYNTHETIC():
+    """Stand-in frames (their indices) and a detector that finds nobody."""
     frames = Frames(list(range(47)))
     out = list(kf.detections(frames, lambda b: [rows() for _ in b], 10, 4, 15))
     assert [t for t, _, _ in out] == list(range(47))
